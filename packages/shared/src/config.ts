@@ -1,0 +1,155 @@
+import { z } from 'zod';
+import { DEV_JWT_PRIVATE_KEY, DEV_JOB_ENCRYPTION_KEY, DEV_OTP_HASH_SECRET } from './dev-secrets.ts';
+
+/** Thrown when the environment does not describe a runnable process. The message names every bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const secret = z.string().min(32, 'must be at least 32 characters');
+const pem = z.string().transform((s) => s.replace(/\\n/g, '\n')).pipe(z.string().includes('PRIVATE KEY', { error: 'must be a PEM private key' }));
+
+const common = {
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/cheershare'),
+  DATABASE_POOL_MAX: int(1, 100).default(10),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('cheershare'),
+  SHUTDOWN_GRACE_MS: int(0, 600_000).default(20_000),
+  OTP_TTL_SECONDS: int(1, 3600).default(600),
+  JOB_ENCRYPTION_KEY: secret.optional(),
+  EMAIL_ATTEMPTS: int(1, 50).default(10),
+  EMAIL_BACKOFF_MS: int(10, 600_000).default(2_000),
+};
+
+const apiSchema = z.object({
+  ...common,
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: int(0, 65535).default(3000),
+  TRUST_PROXY: z.stringbool().default(false),
+  OTP_MAX_ATTEMPTS: int(1, 20).default(5),
+  OTP_RESEND_SECONDS: int(0, 3600).default(30),
+  OTP_HASH_SECRET: secret.optional(),
+  JWT_PRIVATE_KEY: pem.optional(),
+  JWT_ISSUER: z.string().min(1).default('cheershare'),
+  JWT_AUDIENCE: z.string().min(1).default('cheershare-api'),
+  ACCESS_TOKEN_TTL_SECONDS: int(60, 86_400).default(900),
+  REFRESH_TOKEN_TTL_SECONDS: int(300, 365 * 86_400).default(30 * 86_400),
+});
+
+const mailerSchema = z.object({
+  ...common,
+  SMTP_URL: z.url({ protocol: /^smtps?$/ }).default('smtp://127.0.0.1:1025'),
+  MAIL_FROM: z.string().min(3).refine((s) => !/[\r\n]/.test(s), 'must be a single line').default('cheershare <no-reply@cheershare.localhost>'),
+  MAILER_CONCURRENCY: int(1, 100).default(5),
+  SMTP_TIMEOUT_MS: int(100, 300_000).default(30_000),
+});
+
+const migrateSchema = z.object({ NODE_ENV: common.NODE_ENV, LOG_LEVEL: common.LOG_LEVEL, DATABASE_URL: common.DATABASE_URL });
+
+type Env = Record<string, string | undefined>;
+
+function parseEnv<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
+  // An empty variable means "not set", as in most shells' `FOO= cmd`.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = schema.safeParse(cleaned);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+/**
+ * Secrets have development defaults so `npm run dev` works out of the box; with NODE_ENV=production
+ * an unset secret, or one equal to the published development value, refuses to start.
+ */
+function resolveSecrets<K extends string>(nodeEnv: string, secrets: Record<K, [value: string | undefined, devValue: string]>): Record<K, string> {
+  const entries = Object.entries(secrets) as [K, [string | undefined, string]][];
+  const bad = entries.filter(([, [value, dev]]) => value === undefined || value === dev).map(([name]) => name);
+  if (nodeEnv === 'production' && bad.length > 0) {
+    throw new ConfigError(`invalid environment:\n${bad.map((n) => `  ${n}: must be set to a private value when NODE_ENV=production`).join('\n')}`);
+  }
+  return Object.fromEntries(entries.map(([name, [value, dev]]) => [name, value ?? dev])) as Record<K, string>;
+}
+
+function requireInProduction(env: Env, names: string[]): void {
+  if (env.NODE_ENV !== 'production') return;
+  const missing = names.filter((n) => !env[n]);
+  if (missing.length > 0) {
+    throw new ConfigError(`invalid environment:\n${missing.map((n) => `  ${n}: required when NODE_ENV=production`).join('\n')}`);
+  }
+}
+
+function commonSections(e: z.output<typeof apiSchema> | z.output<typeof mailerSchema>) {
+  return {
+    env: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
+    redis: { url: e.REDIS_URL, prefix: e.QUEUE_PREFIX },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    otpTtlSeconds: e.OTP_TTL_SECONDS,
+    email: { attempts: e.EMAIL_ATTEMPTS, backoffMs: e.EMAIL_BACKOFF_MS },
+  };
+}
+
+/** Configuration of services/api, parsed once from the environment. */
+export function loadApiConfig(env: Env) {
+  requireInProduction(env, ['DATABASE_URL', 'REDIS_URL']);
+  const e = parseEnv(apiSchema, env);
+  const secrets = resolveSecrets(e.NODE_ENV, {
+    JOB_ENCRYPTION_KEY: [e.JOB_ENCRYPTION_KEY, DEV_JOB_ENCRYPTION_KEY],
+    OTP_HASH_SECRET: [e.OTP_HASH_SECRET, DEV_OTP_HASH_SECRET],
+    JWT_PRIVATE_KEY: [e.JWT_PRIVATE_KEY, DEV_JWT_PRIVATE_KEY],
+  });
+  return {
+    ...commonSections(e),
+    jobEncryptionKey: secrets.JOB_ENCRYPTION_KEY,
+    http: { host: e.HOST, port: e.PORT, trustProxy: e.TRUST_PROXY },
+    otp: { ttlSeconds: e.OTP_TTL_SECONDS, maxAttempts: e.OTP_MAX_ATTEMPTS, resendSeconds: e.OTP_RESEND_SECONDS },
+    otpHashSecret: secrets.OTP_HASH_SECRET,
+    jwt: {
+      privateKeyPem: secrets.JWT_PRIVATE_KEY,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+    },
+    refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+  };
+}
+
+/** Configuration of services/mailer-worker, parsed once from the environment. */
+export function loadMailerConfig(env: Env) {
+  requireInProduction(env, ['DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'MAIL_FROM']);
+  const e = parseEnv(mailerSchema, env);
+  const secrets = resolveSecrets(e.NODE_ENV, { JOB_ENCRYPTION_KEY: [e.JOB_ENCRYPTION_KEY, DEV_JOB_ENCRYPTION_KEY] });
+  return {
+    ...commonSections(e),
+    jobEncryptionKey: secrets.JOB_ENCRYPTION_KEY,
+    smtp: { url: e.SMTP_URL, from: e.MAIL_FROM, timeoutMs: e.SMTP_TIMEOUT_MS },
+    concurrency: e.MAILER_CONCURRENCY,
+  };
+}
+
+/** Configuration of the migration command. */
+export function loadMigrateConfig(env: Env) {
+  requireInProduction(env, ['DATABASE_URL']);
+  const e = parseEnv(migrateSchema, env);
+  return { env: e.NODE_ENV, logLevel: e.LOG_LEVEL, database: { url: e.DATABASE_URL } };
+}
+
+export type ApiConfig = ReturnType<typeof loadApiConfig>;
+export type MailerConfig = ReturnType<typeof loadMailerConfig>;
+
+/** Runs a config loader; on a ConfigError prints its message (naming each bad variable) and exits 1. */
+export function exitOnConfigError<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+}

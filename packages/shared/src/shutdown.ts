@@ -1,0 +1,65 @@
+import type { Logger } from 'pino';
+
+export interface ShutdownStep {
+  name: string;
+  run: () => Promise<unknown>;
+}
+
+export interface Shutdown {
+  /** True from the first signal on; readiness checks read it. */
+  readonly draining: boolean;
+  /** Steps run in registration order: stop intake first, close connections last. */
+  add(step: ShutdownStep): void;
+  /** Call from a signal handler. The first call drains; a second one forces exit. */
+  begin(reason: string): void;
+}
+
+/**
+ * Graceful shutdown: on the first signal run every step in order within `graceMs`, then
+ * `exit(0)`. A step that fails, the grace timeout, or a second signal exits non-zero.
+ */
+export function createShutdown(opts: { logger: Logger; graceMs: number; exit: (code: number) => void }): Shutdown {
+  const { logger, graceMs, exit } = opts;
+  const steps: ShutdownStep[] = [];
+  let draining = false;
+
+  async function drain(reason: string): Promise<void> {
+    const timer = setTimeout(() => {
+      logger.error({ graceMs }, 'shutdown grace period elapsed, forcing exit');
+      exit(1);
+    }, graceMs);
+    timer.unref();
+    let failed = false;
+    for (const step of steps) {
+      try {
+        await step.run();
+        logger.debug({ step: step.name }, 'shutdown step done');
+      } catch (err) {
+        failed = true;
+        logger.error({ err, step: step.name }, 'shutdown step failed');
+      }
+    }
+    clearTimeout(timer);
+    logger.info({ reason }, failed ? 'stopped with errors' : 'stopped cleanly');
+    exit(failed ? 1 : 0);
+  }
+
+  return {
+    get draining() {
+      return draining;
+    },
+    add(step) {
+      steps.push(step);
+    },
+    begin(reason) {
+      if (draining) {
+        logger.warn({ reason }, 'second signal, forcing exit');
+        exit(1);
+        return;
+      }
+      draining = true;
+      logger.info({ reason, graceMs }, 'draining');
+      void drain(reason);
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import type { AddressInfo } from 'node:net';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+
+export interface ReceivedMail {
+  from: string;
+  to: string[];
+  raw: string;
+  headers: Map<string, string>;
+  /** The 6-digit code of a sign-in email, if there is one. */
+  code: string | undefined;
+}
+
+/** How the sink answers the next DATA commands: each entry is used once, then it accepts. */
+export type SinkReply = { reject: number; message?: string } | { delayMs: number };
+
+export interface SmtpSink {
+  url: string;
+  port: number;
+  mails: ReceivedMail[];
+  /** Queue replies for the next messages, e.g. one 451 then accept. */
+  plan(...replies: SinkReply[]): void;
+  /** Delay every DATA answer by this long (a slow server). */
+  setDelay(ms: number): void;
+  waitForMail(predicate: (mail: ReceivedMail) => boolean, timeoutMs?: number): Promise<ReceivedMail>;
+  /** Number of DATA commands seen, accepted or not. */
+  readonly attempts: number;
+  close(): Promise<void>;
+}
+
+function parseHeaders(raw: string): Map<string, string> {
+  const head = raw.split(/\r?\n\r?\n/, 1)[0] ?? '';
+  const headers = new Map<string, string>();
+  for (const line of head.replace(/\r?\n[ \t]+/g, ' ').split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i > 0) headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
+  }
+  return headers;
+}
+
+/** A real SMTP server in-process (the `smtp-server` package) that keeps what it receives. */
+export async function startSmtpSink(opts: { port?: number; host?: string } = {}): Promise<SmtpSink> {
+  const mails: ReceivedMail[] = [];
+  const replies: SinkReply[] = [];
+  const waiters = new Set<() => void>();
+  let delayMs = 0;
+  let attempts = 0;
+
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null) => void) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        attempts += 1;
+        const reply = replies.shift();
+        const finish = () => {
+          if (reply && 'reject' in reply) {
+            const err = Object.assign(new Error(reply.message ?? `rejected with ${reply.reject}`), { responseCode: reply.reject });
+            callback(err);
+            return;
+          }
+          const raw = Buffer.concat(chunks).toString('utf8');
+          const envelope = session.envelope;
+          mails.push({
+            from: envelope.mailFrom ? envelope.mailFrom.address : '',
+            to: envelope.rcptTo.map((r) => r.address),
+            raw,
+            headers: parseHeaders(raw),
+            code: /code is (\d{6})/.exec(raw)?.[1],
+          });
+          callback(null);
+          for (const wake of waiters) wake();
+        };
+        const wait = reply && 'delayMs' in reply ? reply.delayMs : delayMs;
+        if (wait > 0) setTimeout(finish, wait);
+        else finish();
+      });
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  server.on('error', () => {});
+  const port = (server.server.address() as AddressInfo).port;
+
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    port,
+    mails,
+    get attempts() {
+      return attempts;
+    },
+    plan: (...r) => void replies.push(...r),
+    setDelay: (ms) => void (delayMs = ms),
+    waitForMail(predicate, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = mails.find(predicate);
+          if (!found) return;
+          cleanup();
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`no matching mail within ${timeoutMs} ms (received ${mails.length})`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

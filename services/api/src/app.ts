@@ -1,0 +1,55 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  createDatabase, createProducer, createProducerConnection, emailJobOptions, QUEUES, systemClock,
+  type ApiConfig, type Clock, type Logger,
+} from '@cheershare/shared';
+import type { Deps } from './deps.ts';
+import { loadKeyRing } from './auth/keys.ts';
+import { createServer } from './server.ts';
+
+export interface ApiApp {
+  deps: Deps;
+  /** Listens on config.http; resolves with the bound port. */
+  start(): Promise<number>;
+  /** Stops accepting, lets in-flight requests finish, then closes queue, Redis and the pool. */
+  stop(): Promise<void>;
+}
+
+/** The composition root of the API: builds every dependency from config. */
+export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: Clock; lifecycle: Deps['lifecycle'] }): ApiApp {
+  const db = createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-api' });
+  const redis = createProducerConnection(config.redis);
+  const emailQueue = createProducer(config.redis, QUEUES.email, redis, emailJobOptions(config.email));
+  const deps: Deps = {
+    config, db, redis, emailQueue,
+    logger: opts.logger,
+    clock: opts.clock ?? systemClock,
+    keys: loadKeyRing(config.jwt.privateKeyPem),
+    lifecycle: opts.lifecycle,
+  };
+  let server: Server | undefined;
+
+  return {
+    deps,
+    async start() {
+      const http = createHttpServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, createServer(deps));
+      server = http;
+      await new Promise<void>((resolve, reject) => {
+        http.once('error', reject);
+        http.listen(config.http.port, config.http.host, () => resolve());
+      });
+      return (http.address() as AddressInfo).port;
+    },
+    async stop() {
+      if (server) {
+        const closing = new Promise<void>((resolve) => server?.close(() => resolve()));
+        server.closeIdleConnections();
+        await closing;
+      }
+      await emailQueue.close();
+      redis.disconnect();
+      await db.destroy();
+    },
+  };
+}

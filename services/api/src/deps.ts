@@ -1,0 +1,16 @@
+import type { Redis } from 'ioredis';
+import type { ApiConfig, Clock, Db, Logger, Producer } from '@cheershare/shared';
+import type { KeyRing } from './auth/keys.ts';
+
+/** Everything the HTTP layer needs, passed in explicitly. Handlers take a `Pick` of it. */
+export interface Deps {
+  config: ApiConfig;
+  logger: Logger;
+  clock: Clock;
+  db: Db;
+  redis: Redis;
+  emailQueue: Producer<'email'>;
+  keys: KeyRing;
+  /** Readiness reads it; true once shutdown has begun. */
+  lifecycle: { readonly draining: boolean };
+}

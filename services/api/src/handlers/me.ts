@@ -1,0 +1,30 @@
+import type { RequestHandler } from 'express';
+import { z } from 'zod';
+import type { Deps } from '../deps.ts';
+import { HttpError } from '../errors.ts';
+import { authOf } from '../middleware/authenticate.ts';
+import { findUser, presentUser, renameUser } from '../users.ts';
+import { NameSchema } from './schemas.ts';
+
+const gone = () => new HttpError(404, 'not_found', 'This account no longer exists.');
+
+/** GET /v1/me */
+export function handleGetMe({ db }: Pick<Deps, 'db'>): RequestHandler {
+  return async (_req, res) => {
+    const user = await findUser(db, authOf(res).userId);
+    if (!user) throw gone();
+    res.json({ user: presentUser(user) });
+  };
+}
+
+const PatchBody = z.object({ name: NameSchema.nullable() });
+
+/** PATCH /v1/me `{ "name" }`: `null` clears the name. */
+export function handleUpdateMe({ db, clock }: Pick<Deps, 'db' | 'clock'>): RequestHandler {
+  return async (req, res) => {
+    const { name } = PatchBody.parse(req.body);
+    const user = await renameUser(db, authOf(res).userId, name, clock.now());
+    if (!user) throw gone();
+    res.json({ user: presentUser(user) });
+  };
+}

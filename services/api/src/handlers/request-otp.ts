@@ -1,0 +1,35 @@
+import type { RequestHandler } from 'express';
+import { z } from 'zod';
+import { jobIds, seal } from '@cheershare/shared';
+import type { Deps } from '../deps.ts';
+import { HttpError } from '../errors.ts';
+import { createChallenge, discardChallenge } from '../auth/challenges.ts';
+import { EmailSchema, NameSchema } from './schemas.ts';
+
+const Body = z.object({ email: EmailSchema, name: NameSchema.optional() });
+
+/**
+ * POST /v1/auth/otp: issue a code and queue its email. The answer is the same whether or not an
+ * account exists; it is sent only once the job is durably in the queue.
+ */
+export function handleRequestOtp({ db, emailQueue, config, clock }: Pick<Deps, 'db' | 'emailQueue' | 'config' | 'clock'>): RequestHandler {
+  const { ttlSeconds, resendSeconds } = config.otp;
+  return async (req, res) => {
+    const { email, name } = Body.parse(req.body);
+    const result = await createChallenge(db, { email, name: name ?? null, secret: config.otpHashSecret, ttlSeconds, resendSeconds, now: clock.now() });
+    if (!result.ok) {
+      throw new HttpError(429, 'resend_too_soon', `A code was sent recently; ask again in ${result.retryAfterSeconds} s.`, {
+        'Retry-After': String(result.retryAfterSeconds),
+      });
+    }
+    const job = { challengeId: result.challengeId, sealedCode: seal(config.jobEncryptionKey, result.code, result.challengeId) };
+    try {
+      await emailQueue.add('otp', job, { jobId: jobIds.otpEmail(result.challengeId) });
+    } catch (err) {
+      // Not queued means not sent: undo the challenge so the previous code stays the live one.
+      await discardChallenge(db, result.challengeId).catch(() => {});
+      throw err;
+    }
+    res.status(202).json({ expires_in: ttlSeconds, resend_after: resendSeconds });
+  };
+}

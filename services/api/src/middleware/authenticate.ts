@@ -1,0 +1,32 @@
+import type { RequestHandler, Response } from 'express';
+import type { Deps } from '../deps.ts';
+import { invalidToken } from '../errors.ts';
+import { verifyAccessToken } from '../auth/access-tokens.ts';
+import { isSessionActive } from '../auth/sessions.ts';
+
+export interface Auth {
+  userId: string;
+  sessionId: string;
+}
+
+/**
+ * Requires a valid ES256 access token whose session is still active, so logout and
+ * refresh-token reuse take effect at once rather than when the token expires.
+ */
+export function requireUser({ db, keys, config, clock }: Pick<Deps, 'db' | 'keys' | 'config' | 'clock'>): RequestHandler {
+  return async (req, res, next) => {
+    const match = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/.exec(req.get('authorization') ?? '');
+    if (!match?.[1]) throw invalidToken('An access token is required: Authorization: Bearer <token>.');
+    const now = clock.now();
+    const claims = verifyAccessToken(keys, config.jwt, match[1], now);
+    if (!claims) throw invalidToken();
+    if (!(await isSessionActive(db, { sessionId: claims.sid, userId: claims.sub, now }))) throw invalidToken();
+    res.locals.auth = { userId: claims.sub, sessionId: claims.sid } satisfies Auth;
+    next();
+  };
+}
+
+/** The caller set by requireUser. */
+export function authOf(res: Response): Auth {
+  return res.locals.auth as Auth;
+}

@@ -1,0 +1,70 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { ZodError } from 'zod';
+import { QueueUnavailableError, type Logger } from '@cheershare/shared';
+import { HttpError } from '../errors.ts';
+
+// Errors from body-parser carry a `type`; each maps to a client error, never a 500.
+const BODY_ERRORS: Record<string, [number, string, string]> = {
+  'entity.parse.failed': [400, 'invalid_json', 'The request body is not valid JSON.'],
+  'entity.too.large': [413, 'payload_too_large', 'The request body is too large.'],
+  'encoding.unsupported': [415, 'unsupported_encoding', 'The request body encoding is not supported.'],
+  'charset.unsupported': [415, 'unsupported_charset', 'The request body charset is not supported.'],
+  'request.aborted': [400, 'request_aborted', 'The request was aborted.'],
+};
+
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', '57P01', '57P03', '53300']);
+
+/** Infrastructure that is down or overloaded is a 503 the client may retry, not a bug. */
+function isUnavailable(err: unknown): boolean {
+  if (err instanceof QueueUnavailableError) return true;
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+  if (/timeout exceeded when trying to connect|Connection terminated|connection is closed/i.test(err.message)) return true;
+  return err instanceof AggregateError && err.errors.some(isUnavailable);
+}
+
+function send(res: Parameters<ErrorRequestHandler>[2], status: number, code: string, message: string, extra: object = {}) {
+  res.status(status).json({ error: { code, message, ...extra } });
+}
+
+/** The one place errors become HTTP responses: `{"error":{"code","message"[,"details"]}}`. */
+export function errorHandler({ logger }: { logger: Logger }): ErrorRequestHandler {
+  return (err: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    if (err instanceof HttpError) {
+      res.set(err.headers);
+      send(res, err.status, err.code, err.message);
+      return;
+    }
+    if (err instanceof ZodError) {
+      const details = err.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+      send(res, 400, 'invalid_request', 'The request is not valid.', { details });
+      return;
+    }
+    const bodyType = (err as { type?: unknown }).type;
+    const bodyError = typeof bodyType === 'string' ? BODY_ERRORS[bodyType] : undefined;
+    if (bodyError) {
+      send(res, ...bodyError);
+      return;
+    }
+    const requestId = res.locals.requestId as string | undefined;
+    if (isUnavailable(err)) {
+      logger.warn({ err, requestId }, 'dependency unavailable');
+      res.set('Retry-After', '5');
+      send(res, 503, 'service_unavailable', 'A backing service is unavailable; try again shortly.');
+      return;
+    }
+    logger.error({ err, requestId, method: req.method, path: req.path }, 'unhandled error');
+    send(res, 500, 'internal_error', 'Something went wrong on our side.', { request_id: requestId });
+  };
+}
+
+export function notFound(): RequestHandler {
+  return (_req, _res) => {
+    throw new HttpError(404, 'not_found', 'No such endpoint.');
+  };
+}

@@ -1,0 +1,28 @@
+import type { Express } from 'express';
+import type { Deps } from './deps.ts';
+import { requireUser } from './middleware/authenticate.ts';
+import { requireJson } from './middleware/require-json.ts';
+import { handleRequestOtp } from './handlers/request-otp.ts';
+import { handleVerifyOtp } from './handlers/verify-otp.ts';
+import { handleRefresh } from './handlers/refresh.ts';
+import { handleLogout } from './handlers/logout.ts';
+import { handleGetMe, handleUpdateMe } from './handlers/me.ts';
+import { handleHealthz, handleJwks, handleReadyz } from './handlers/health.ts';
+
+/** The whole HTTP surface. */
+export function addRoutes(app: Express, deps: Deps): void {
+  const json = requireJson();
+  const user = requireUser(deps);
+
+  app.get('/healthz', handleHealthz());
+  app.get('/readyz', handleReadyz(deps));
+  app.get('/.well-known/jwks.json', handleJwks(deps));
+
+  app.post('/v1/auth/otp', json, handleRequestOtp(deps));
+  app.post('/v1/auth/verify', json, handleVerifyOtp(deps));
+  app.post('/v1/auth/refresh', json, handleRefresh(deps));
+  app.post('/v1/auth/logout', user, handleLogout(deps));
+
+  app.get('/v1/me', user, handleGetMe(deps));
+  app.patch('/v1/me', user, json, handleUpdateMe(deps));
+}

@@ -1,0 +1,19 @@
+import express, { type Express } from 'express';
+import type { Deps } from './deps.ts';
+import { addRoutes } from './routes.ts';
+import { errorHandler, notFound } from './middleware/error-handler.ts';
+import { closeWhenDraining, requestContext } from './middleware/request-context.ts';
+
+/** Builds the Express app. It never listens: main.ts and tests do that. */
+export function createServer(deps: Deps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', deps.config.http.trustProxy);
+  app.use(requestContext(deps));
+  app.use(closeWhenDraining(deps));
+  app.use(express.json({ limit: '16kb' }));
+  addRoutes(app, deps);
+  app.use(notFound());
+  app.use(errorHandler(deps));
+  return app;
+}
