@@ -1,0 +1,4 @@
+export * from './smtp-sink.ts';
+export * from './services.ts';
+export * from './env.ts';
+export * from './processes.ts';
