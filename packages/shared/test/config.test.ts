@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadApiConfig, loadMailerConfig } from '../src/index.ts';
+import { DEV_JWT_PRIVATE_KEY } from '../src/dev-secrets.ts';
+
+describe('config', () => {
+  it('has development defaults that need no setup', () => {
+    const config = loadApiConfig({});
+    expect(config.http.port).toBe(3000);
+    expect(config.otp).toEqual({ ttlSeconds: 600, maxAttempts: 5, resendSeconds: 30 });
+    expect(config.jwt.privateKeyPem).toBe(DEV_JWT_PRIVATE_KEY);
+  });
+
+  it('names every malformed variable', () => {
+    expect(() => loadApiConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x/y' })).toThrow(ConfigError);
+    try {
+      loadApiConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x/y' });
+    } catch (err) {
+      expect((err as Error).message).toMatch(/PORT:/);
+      expect((err as Error).message).toMatch(/DATABASE_URL:/);
+    }
+  });
+
+  it('refuses to start in production with unset or development secrets, naming them', () => {
+    const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/app', REDIS_URL: 'redis://cache:6379' };
+    expect(() => loadApiConfig(prod)).toThrow(/JOB_ENCRYPTION_KEY[\s\S]*OTP_HASH_SECRET[\s\S]*JWT_PRIVATE_KEY/);
+    expect(() => loadApiConfig({ ...prod, JOB_ENCRYPTION_KEY: 'k'.repeat(32), OTP_HASH_SECRET: 's'.repeat(32), JWT_PRIVATE_KEY: DEV_JWT_PRIVATE_KEY }))
+      .toThrow(/JWT_PRIVATE_KEY/);
+  });
+
+  it('requires the connection URLs in production', () => {
+    expect(() => loadMailerConfig({ NODE_ENV: 'production' })).toThrow(/DATABASE_URL[\s\S]*REDIS_URL[\s\S]*SMTP_URL[\s\S]*MAIL_FROM/);
+  });
+
+  it('rejects a multi-line MAIL_FROM (header injection)', () => {
+    expect(() => loadMailerConfig({ MAIL_FROM: 'a@b.c\r\nBcc: x@y.z' })).toThrow(/MAIL_FROM/);
+  });
+
+  it('accepts a PEM key with escaped newlines, as .env files carry it', () => {
+    const escaped = DEV_JWT_PRIVATE_KEY.replace(/\n/g, '\\n');
+    expect(loadApiConfig({ JWT_PRIVATE_KEY: escaped }).jwt.privateKeyPem).toBe(DEV_JWT_PRIVATE_KEY);
+  });
+});

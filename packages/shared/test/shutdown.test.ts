@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger, createShutdown } from '../src/index.ts';
+
+const logger = createLogger({ level: 'silent', name: 't' });
+
+function harness(graceMs = 1_000) {
+  let resolveExit: (code: number) => void = () => {};
+  const exited = new Promise<number>((r) => (resolveExit = r));
+  const shutdown = createShutdown({ logger, graceMs, exit: (code) => resolveExit(code) });
+  return { shutdown, exited };
+}
+
+describe('createShutdown', () => {
+  it('runs steps in order, marks draining at once, and exits 0', async () => {
+    const { shutdown, exited } = harness();
+    const order: string[] = [];
+    shutdown.add({ name: 'a', run: async () => void order.push('a') });
+    shutdown.add({ name: 'b', run: async () => void order.push('b') });
+    expect(shutdown.draining).toBe(false);
+    shutdown.begin('SIGTERM');
+    expect(shutdown.draining).toBe(true);
+    expect(await exited).toBe(0);
+    expect(order).toEqual(['a', 'b']);
+  });
+
+  it('exits non-zero when the grace period runs out', async () => {
+    const { shutdown, exited } = harness(50);
+    shutdown.add({ name: 'stuck', run: () => new Promise(() => {}) });
+    shutdown.begin('SIGTERM');
+    expect(await exited).toBe(1);
+  });
+
+  it('exits non-zero on a second signal', async () => {
+    const { shutdown, exited } = harness();
+    shutdown.add({ name: 'slow', run: () => new Promise((r) => setTimeout(r, 5_000).unref()) });
+    shutdown.begin('SIGTERM');
+    shutdown.begin('SIGINT');
+    expect(await exited).toBe(1);
+  });
+
+  it('still runs later steps when one fails, then exits non-zero', async () => {
+    const { shutdown, exited } = harness();
+    let closed = false;
+    shutdown.add({ name: 'broken', run: () => Promise.reject(new Error('boom')) });
+    shutdown.add({ name: 'close', run: async () => void (closed = true) });
+    shutdown.begin('SIGTERM');
+    expect(await exited).toBe(1);
+    expect(closed).toBe(true);
+  });
+});
