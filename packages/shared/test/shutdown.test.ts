@@ -14,8 +14,8 @@ describe('createShutdown', () => {
   it('runs steps in order, marks draining at once, and exits 0', async () => {
     const { shutdown, exited } = harness();
     const order: string[] = [];
-    shutdown.add({ name: 'a', run: async () => void order.push('a') });
-    shutdown.add({ name: 'b', run: async () => void order.push('b') });
+    shutdown.add({ name: 'a', run: () => Promise.resolve(void order.push('a')) });
+    shutdown.add({ name: 'b', run: () => Promise.resolve(void order.push('b')) });
     expect(shutdown.draining).toBe(false);
     shutdown.begin('SIGTERM');
     expect(shutdown.draining).toBe(true);
@@ -42,7 +42,7 @@ describe('createShutdown', () => {
     const { shutdown, exited } = harness();
     let closed = false;
     shutdown.add({ name: 'broken', run: () => Promise.reject(new Error('boom')) });
-    shutdown.add({ name: 'close', run: async () => void (closed = true) });
+    shutdown.add({ name: 'close', run: () => Promise.resolve(void (closed = true)) });
     shutdown.begin('SIGTERM');
     expect(await exited).toBe(1);
     expect(closed).toBe(true);

@@ -43,9 +43,13 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
     },
     async stop() {
       if (server) {
-        const closing = new Promise<void>((resolve) => server?.close(() => resolve()));
-        server.closeIdleConnections();
-        await closing;
+        const http = server;
+        const closing = new Promise<void>((resolve) => http.close(() => resolve()));
+        // close() drops idle keep-alive sockets only once; sockets whose request finishes later
+        // would otherwise linger until their keep-alive timeout.
+        const sweep = setInterval(() => http.closeIdleConnections(), 50);
+        http.closeIdleConnections();
+        await closing.finally(() => clearInterval(sweep));
       }
       await emailQueue.close();
       redis.disconnect();

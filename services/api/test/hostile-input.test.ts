@@ -33,7 +33,7 @@ describe('hostile and malformed input', () => {
     ['an overlong email', { json: { email: `${'a'.repeat(250)}@example.test` } }, 400, 'invalid_request'],
   ])('rejects %s on /v1/auth/otp with a clear 4xx and changes nothing', async (_label, opts, status, code) => {
     const before = await challengeCount();
-    const res = await api.request('POST', '/v1/auth/otp', opts as never);
+    const res = await api.request('POST', '/v1/auth/otp', opts);
     expect(res.status).toBe(status);
     expectErrorShape(res.body, code);
     expect(await challengeCount()).toBe(before);

@@ -63,7 +63,8 @@ describe('mailer-worker', () => {
     for (;;) {
       const job = await producer.queue.getJob(jobId);
       const state = await job?.getState();
-      if (job && (state === 'completed' || state === 'failed')) return job;
+      // Read the job again: the copy fetched before the state check may predate the outcome.
+      if (job && (state === 'completed' || state === 'failed')) return (await producer.queue.getJob(jobId)) as Job;
       if (Date.now() > deadline) throw new Error(`job ${jobId} did not finish (state ${state})`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -85,8 +86,8 @@ describe('mailer-worker', () => {
   });
 
   it('retries an SMTP 4xx and delivers on a later attempt', async () => {
-    sink.plan({ reject: 451, message: 'try again later' });
     const email = uniqueEmail();
+    sink.planFor(email, { reject: 451, message: 'try again later' });
     const { code, jobId } = await issue(email);
     const mail = await sink.waitForMail((m) => m.to.includes(email));
     expect(mail.code).toBe(code);
@@ -96,9 +97,8 @@ describe('mailer-worker', () => {
   });
 
   it('fails an SMTP 5xx at once without retrying', async () => {
-    sink.plan({ reject: 550, message: 'mailbox unavailable' });
     const email = uniqueEmail();
-    const before = sink.attempts;
+    sink.planFor(email, { reject: 550, message: 'mailbox unavailable' });
     const { jobId } = await issue(email);
     const job = await finishedJob(jobId);
     expect(await job.getState()).toBe('failed');
@@ -106,7 +106,7 @@ describe('mailer-worker', () => {
     const row = await delivery(jobId, (d) => d.status === 'failed');
     expect(row.attempts).toBe(1);
     expect(row.last_error).toContain('550');
-    expect(sink.attempts - before).toBe(1);
+    expect(sink.attemptsFor(email)).toBe(1);
     expect(sink.mails.some((m) => m.to.includes(email))).toBe(false);
   });
 

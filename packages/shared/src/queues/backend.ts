@@ -1,4 +1,4 @@
-import { Queue, Worker, type ConnectionOptions, type DefaultJobOptions, type Job, type WorkerOptions } from 'bullmq';
+import { Queue, Worker, type DefaultJobOptions, type Job, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { QueueName, JobData, JobName } from './jobs.ts';
 
@@ -47,7 +47,7 @@ export function createProducer<Q extends QueueName>(
   connection: Redis,
   defaultJobOptions: DefaultJobOptions,
 ): Producer<Q> {
-  const queue = new Queue(name, { connection: connection as ConnectionOptions, prefix: settings.prefix, defaultJobOptions, skipWaitingForReady: true });
+  const queue = new Queue(name, { connection: connection, prefix: settings.prefix, defaultJobOptions, skipWaitingForReady: true });
   queue.on('error', () => {});
   return {
     name,
@@ -80,7 +80,7 @@ export function createWorker(
 ): Worker {
   const connection = new Redis(settings.url, { maxRetriesPerRequest: null });
   connection.on('error', () => {});
-  const worker = new Worker(name, processor, { ...opts, connection: connection as ConnectionOptions, prefix: settings.prefix });
+  const worker = new Worker(name, processor, { ...opts, connection: connection, prefix: settings.prefix });
   worker.on('closed', () => connection.disconnect());
   return worker;
 }

@@ -35,8 +35,8 @@ export function startService(entry: string, env: Record<string, string>): Servic
     }
     for (const l of listeners) l();
   };
-  createInterface({ input: child.stdout! }).on('line', onLine);
-  createInterface({ input: child.stderr! }).on('line', onLine);
+  createInterface({ input: child.stdout }).on('line', onLine);
+  createInterface({ input: child.stderr }).on('line', onLine);
   const exited = once(child, 'exit').then(([code]) => code as number | null);
 
   return {

@@ -80,8 +80,8 @@ export async function resolveTestServices(env: Record<string, string | undefined
     }
   }
   return {
-    postgresUrl: postgresUrl as string,
-    redisUrl: redisUrl as string,
+    postgresUrl: postgresUrl,
+    redisUrl: redisUrl,
     source,
     stop: async () => void (await Promise.allSettled(stops.map((s) => s()))),
   };

@@ -17,13 +17,17 @@ export interface SmtpSink {
   url: string;
   port: number;
   mails: ReceivedMail[];
-  /** Queue replies for the next messages, e.g. one 451 then accept. */
+  /** Queue replies for the next messages, e.g. one 451 then accept. `plan()` clears them. */
   plan(...replies: SinkReply[]): void;
+  /** Like plan, for messages to one recipient only, so other traffic cannot use them up. */
+  planFor(recipient: string, ...replies: SinkReply[]): void;
   /** Delay every DATA answer by this long (a slow server). */
   setDelay(ms: number): void;
   waitForMail(predicate: (mail: ReceivedMail) => boolean, timeoutMs?: number): Promise<ReceivedMail>;
   /** Number of DATA commands seen, accepted or not. */
   readonly attempts: number;
+  /** Number of DATA commands seen for one recipient, accepted or not. */
+  attemptsFor(recipient: string): number;
   close(): Promise<void>;
 }
 
@@ -41,9 +45,11 @@ function parseHeaders(raw: string): Map<string, string> {
 export async function startSmtpSink(opts: { port?: number; host?: string } = {}): Promise<SmtpSink> {
   const mails: ReceivedMail[] = [];
   const replies: SinkReply[] = [];
+  const repliesFor = new Map<string, SinkReply[]>();
   const waiters = new Set<() => void>();
   let delayMs = 0;
   let attempts = 0;
+  const attemptsByRecipient = new Map<string, number>();
 
   const server = new SMTPServer({
     authOptional: true,
@@ -54,7 +60,12 @@ export async function startSmtpSink(opts: { port?: number; host?: string } = {})
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
         attempts += 1;
-        const reply = replies.shift();
+        for (const r of session.envelope.rcptTo) {
+          const key = r.address.toLowerCase();
+          attemptsByRecipient.set(key, (attemptsByRecipient.get(key) ?? 0) + 1);
+        }
+        const personal = session.envelope.rcptTo.map((r) => repliesFor.get(r.address.toLowerCase())).find((q) => q?.length);
+        const reply = personal ? personal.shift() : replies.shift();
         const finish = () => {
           if (reply && 'reject' in reply) {
             const err = Object.assign(new Error(reply.message ?? `rejected with ${reply.reject}`), { responseCode: reply.reject });
@@ -93,7 +104,18 @@ export async function startSmtpSink(opts: { port?: number; host?: string } = {})
     get attempts() {
       return attempts;
     },
-    plan: (...r) => void replies.push(...r),
+    attemptsFor: (recipient) => attemptsByRecipient.get(recipient.toLowerCase()) ?? 0,
+    plan: (...r) => {
+      if (r.length === 0) {
+        replies.length = 0;
+        repliesFor.clear();
+      }
+      replies.push(...r);
+    },
+    planFor: (recipient, ...r) => {
+      const key = recipient.toLowerCase();
+      repliesFor.set(key, [...(repliesFor.get(key) ?? []), ...r]);
+    },
     setDelay: (ms) => void (delayMs = ms),
     waitForMail(predicate, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {

@@ -1,0 +1,61 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { uniqueEmail } from '@cheershare/shared/testing';
+import { startStack, type Stack } from './stack.ts';
+
+describe('graceful shutdown of the real processes', () => {
+  let stack: Stack | undefined;
+  afterEach(async () => {
+    await stack?.stop();
+    stack = undefined;
+  });
+
+  it('mailer-worker: SIGTERM during a slow SMTP delivery lets the mail arrive, then exits 0', async () => {
+    stack = await startStack();
+    stack.sink.setDelay(2_000);
+    const email = uniqueEmail();
+    expect((await stack.call('POST', '/v1/auth/otp', { json: { email } })).status).toBe(202);
+    // The message is on the wire and the server is sitting on its answer.
+    await expect.poll(() => stack!.sink.attemptsFor(email), { timeout: 10_000, interval: 20 }).toBe(1);
+    expect(stack.sink.mails.some((m) => m.to.includes(email))).toBe(false);
+    const code = await stack.mailer.stop('SIGTERM');
+    expect(code).toBe(0);
+    expect(stack.sink.mails.some((m) => m.to.includes(email))).toBe(true);
+    expect(stack.mailer.logs.some((l) => l.msg === 'stopped cleanly')).toBe(true);
+  });
+
+  it('api: SIGTERM finishes in-flight requests, refuses new connections, exits 0', async () => {
+    stack = await startStack();
+    // Hold a request in flight: a slow mail does not slow the API, so use a slow body instead.
+    const url = new URL('/v1/auth/otp', stack.base);
+    const { request } = await import('node:http');
+    const inflight = new Promise<number>((resolve, reject) => {
+      const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.write('{"email":');
+      setTimeout(() => req.end(JSON.stringify(uniqueEmail()) + '}'), 700);
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const exit = stack.api.stop('SIGTERM');
+    expect(await inflight).toBe(202);
+    expect(await exit).toBe(0);
+    await expect(fetch(`${stack.base}/healthz`)).rejects.toThrow();
+  });
+
+  it('api: a second signal forces a non-zero exit', async () => {
+    stack = await startStack({ SHUTDOWN_GRACE_MS: '30000' });
+    const { request } = await import('node:http');
+    // An unfinished request keeps the drain waiting.
+    const req = request(new URL('/v1/auth/otp', stack.base), { method: 'POST', headers: { 'content-type': 'application/json' } });
+    req.on('error', () => {});
+    req.write('{');
+    await new Promise((r) => setTimeout(r, 200));
+    stack.api.child.kill('SIGTERM');
+    await stack.api.waitForLog((l) => l.msg === 'draining');
+    stack.api.child.kill('SIGINT');
+    expect(await stack.api.exited).toBe(1);
+    req.destroy();
+  });
+});

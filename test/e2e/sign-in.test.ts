@@ -1,0 +1,126 @@
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uniqueEmail } from '@cheershare/shared/testing';
+import { startStack, type Stack } from './stack.ts';
+
+async function deliveryRows(databaseUrl: string, email: string) {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query('select status, attempts, last_error from email_deliveries where recipient = $1', [email])).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+describe('sign-in, end to end (api + mailer-worker as processes, real SMTP)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(async () => {
+    const codes = await stack?.stop();
+    return codes;
+  });
+
+  it('signs a new user in with the emailed code and calls authenticated endpoints', async () => {
+    const email = uniqueEmail();
+    const code = await stack.codeByEmail(email);
+    const verified = await stack.call('POST', '/v1/auth/verify', { json: { email, code } });
+    expect(verified.status).toBe(200);
+    const { access_token, refresh_token, user } = verified.body;
+    expect(user.email).toBe(email);
+
+    const jwks = createRemoteJWKSet(new URL(`${stack.base}/.well-known/jwks.json`));
+    const { payload } = await jwtVerify(access_token, jwks, { issuer: 'cheershare', audience: 'cheershare-api', algorithms: ['ES256'] });
+    expect(payload.sub).toBe(user.id);
+
+    expect((await stack.call('GET', '/v1/me', { token: access_token })).body.user.email).toBe(email);
+    const renamed = await stack.call('PATCH', '/v1/me', { token: access_token, json: { name: 'Lin' } });
+    expect(renamed.body.user.name).toBe('Lin');
+
+    const rotated = await stack.call('POST', '/v1/auth/refresh', { json: { refresh_token } });
+    expect(rotated.status).toBe(200);
+    const reuse = await stack.call('POST', '/v1/auth/refresh', { json: { refresh_token } });
+    expect(reuse.status).toBe(401);
+    expect((await stack.call('POST', '/v1/auth/refresh', { json: { refresh_token: rotated.body.refresh_token } })).status).toBe(401);
+  });
+
+  it('logs out: refresh and access tokens of the session stop working', async () => {
+    const email = uniqueEmail();
+    const tokens = (await stack.call('POST', '/v1/auth/verify', { json: { email, code: await stack.codeByEmail(email) } })).body;
+    expect((await stack.call('POST', '/v1/auth/logout', { token: tokens.access_token })).status).toBe(204);
+    expect((await stack.call('POST', '/v1/auth/refresh', { json: { refresh_token: tokens.refresh_token } })).status).toBe(401);
+    expect((await stack.call('GET', '/v1/me', { token: tokens.access_token })).status).toBe(401);
+  });
+
+  it('rejects a reused code and a code after 5 wrong attempts', async () => {
+    const email = uniqueEmail();
+    const code = await stack.codeByEmail(email);
+    expect((await stack.call('POST', '/v1/auth/verify', { json: { email, code } })).status).toBe(200);
+    expect((await stack.call('POST', '/v1/auth/verify', { json: { email, code } })).status).toBe(401);
+
+    const other = uniqueEmail();
+    const good = await stack.codeByEmail(other);
+    const bad = String((Number(good) + 1) % 1e6).padStart(6, '0');
+    for (let i = 0; i < 5; i++) expect((await stack.call('POST', '/v1/auth/verify', { json: { email: other, code: bad } })).status).toBe(401);
+    expect((await stack.call('POST', '/v1/auth/verify', { json: { email: other, code: good } })).status).toBe(401);
+  });
+
+  it('answers known and unknown emails identically, and mails both', async () => {
+    const known = uniqueEmail('known');
+    await stack.call('POST', '/v1/auth/verify', { json: { email: known, code: await stack.codeByEmail(known) } });
+    const unknown = uniqueEmail('unknown');
+    const a = await stack.call('POST', '/v1/auth/otp', { json: { email: known } });
+    const b = await stack.call('POST', '/v1/auth/otp', { json: { email: unknown } });
+    expect(a).toEqual(b);
+    await stack.sink.waitForMail((m) => m.to.includes(unknown));
+    await expect.poll(() => stack.sink.mails.filter((m) => m.to.includes(known)).length).toBe(2);
+  });
+
+  it('retries an SMTP 4xx and delivers', async () => {
+    const email = uniqueEmail();
+    stack.sink.planFor(email, { reject: 421, message: 'service not available, try later' });
+    const code = await stack.codeByEmail(email);
+    expect((await stack.call('POST', '/v1/auth/verify', { json: { email, code } })).status).toBe(200);
+    const rows = await deliveryRows(stack.env.DATABASE_URL!, email);
+    expect(rows).toMatchObject([{ status: 'sent', attempts: 2 }]);
+  });
+
+  it('does not retry an SMTP 5xx', async () => {
+    const email = uniqueEmail();
+    stack.sink.planFor(email, { reject: 554, message: 'transaction failed' });
+    expect((await stack.call('POST', '/v1/auth/otp', { json: { email } })).status).toBe(202);
+    await expect.poll(() => deliveryRows(stack.env.DATABASE_URL!, email), { timeout: 10_000 }).toMatchObject([{ status: 'failed', attempts: 1 }]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(stack.sink.attemptsFor(email)).toBe(1);
+  });
+
+  it('rejects an expired code (short configured lifetime)', async () => {
+    const shortLived = await stack.startApi({ OTP_TTL_SECONDS: '1' });
+    try {
+      const email = uniqueEmail();
+      const seen = stack.sink.mails.length;
+      const call = (path: string, json: unknown) => fetch(shortLived.base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) });
+      expect((await call('/v1/auth/otp', { email })).status).toBe(202);
+      const mail = await stack.sink.waitForMail((m) => stack.sink.mails.indexOf(m) >= seen && m.to.includes(email));
+      await new Promise((r) => setTimeout(r, 1_100));
+      expect((await call('/v1/auth/verify', { email, code: mail.code })).status).toBe(401);
+    } finally {
+      expect(await shortLived.proc.stop()).toBe(0);
+    }
+  });
+
+  it('never prints codes or tokens in the services’ logs', async () => {
+    const email = uniqueEmail();
+    const code = await stack.codeByEmail(email);
+    const tokens = (await stack.call('POST', '/v1/auth/verify', { json: { email, code } })).body;
+    await stack.call('GET', '/v1/me', { token: tokens.access_token });
+    const output = [...stack.api.output, ...stack.mailer.output].join('\n');
+    expect(output).toContain('"msg":"request"');
+    expect(output).not.toMatch(new RegExp(`(?<!\\d)${code}(?!\\d)`));
+    expect(output).not.toContain(tokens.access_token);
+    expect(output).not.toContain(tokens.refresh_token);
+  });
+});

@@ -1,0 +1,59 @@
+import { fileURLToPath } from 'node:url';
+import { startService, startSmtpSink, testEnv, type ServiceProcess, type SmtpSink } from '@cheershare/shared/testing';
+
+export const API_ENTRY = fileURLToPath(new URL('../../services/api/src/main.ts', import.meta.url));
+export const MAILER_ENTRY = fileURLToPath(new URL('../../services/mailer-worker/src/main.ts', import.meta.url));
+
+export interface Stack {
+  env: Record<string, string>;
+  sink: SmtpSink;
+  api: ServiceProcess;
+  mailer: ServiceProcess;
+  base: string;
+  call(method: string, path: string, opts?: { json?: unknown; token?: string }): Promise<{ status: number; body: any }>;
+  /** Asks for a code and returns it as it arrived by email. */
+  codeByEmail(email: string): Promise<string>;
+  startApi(extra?: Record<string, string>): Promise<{ proc: ServiceProcess; base: string }>;
+  stop(): Promise<void>;
+}
+
+/** The real entry points as child processes, sharing this test's database, queue prefix and SMTP sink. */
+export async function startStack(extra: Record<string, string> = {}): Promise<Stack> {
+  const sink = await startSmtpSink();
+  const env = testEnv({
+    LOG_LEVEL: 'info', SMTP_URL: sink.url, HOST: '127.0.0.1', PORT: '0',
+    OTP_RESEND_SECONDS: '0', EMAIL_BACKOFF_MS: '100', SHUTDOWN_GRACE_MS: '15000', ...extra,
+  });
+  const startApi = async (more: Record<string, string> = {}) => {
+    const proc = startService(API_ENTRY, { ...env, ...more });
+    const line = await proc.waitForLog((l) => l.msg === 'api listening');
+    return { proc, base: `http://127.0.0.1:${String(line.port)}` };
+  };
+  const mailer = startService(MAILER_ENTRY, env);
+  const [{ proc: api, base }] = await Promise.all([startApi(), mailer.waitForLog((l) => l.msg === 'mailer-worker running')]);
+
+  const call: Stack['call'] = async (method, path, { json, token } = {}) => {
+    const headers: Record<string, string> = {};
+    if (json !== undefined) headers['content-type'] = 'application/json';
+    if (token) headers.authorization = `Bearer ${token}`;
+    const res = await fetch(base + path, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+
+  return {
+    env, sink, api, mailer, base, call, startApi,
+    async codeByEmail(email) {
+      const seen = sink.mails.length;
+      const res = await call('POST', '/v1/auth/otp', { json: { email } });
+      if (res.status !== 202) throw new Error(`otp request: ${res.status} ${JSON.stringify(res.body)}`);
+      const mail = await sink.waitForMail((m) => sink.mails.indexOf(m) >= seen && m.to.includes(email.toLowerCase()));
+      if (!mail.code) throw new Error('no code in the email');
+      return mail.code;
+    },
+    async stop() {
+      await Promise.all([api.stop(), mailer.stop()]);
+      await sink.close();
+    },
+  };
+}
