@@ -1,0 +1,52 @@
+# cheershare: `make help` lists the targets.
+.DEFAULT_GOAL := help
+NPM ?= npm
+
+## help: list the targets
+.PHONY: help
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST) | column -t -s ':'
+
+## install: install dependencies (Node 24 comes with them, from the npm registry)
+.PHONY: install
+install:
+	$(NPM) install
+
+## dev: migrate, then run api and mailer-worker against local PostgreSQL, Redis and SMTP
+.PHONY: dev
+dev:
+	$(NPM) run dev
+
+## migrate: create the database if needed and apply migrations (safe to run twice)
+.PHONY: migrate
+migrate:
+	$(NPM) run migrate
+
+## api: run the API alone
+.PHONY: api
+api:
+	$(NPM) run start:api
+
+## mailer-worker: run the mailer worker alone
+.PHONY: mailer-worker
+mailer-worker:
+	$(NPM) run start:mailer-worker
+
+## test: run every test (unit, integration, end to end)
+.PHONY: test
+test:
+	$(NPM) test
+
+## typecheck: tsc --noEmit over the whole workspace
+.PHONY: typecheck
+typecheck:
+	$(NPM) run typecheck
+
+## lint: eslint with type-aware rules
+.PHONY: lint
+lint:
+	$(NPM) run lint
+
+## check: typecheck, lint and test, as CI does
+.PHONY: check
+check: typecheck lint test
