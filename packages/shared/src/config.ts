@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isValidTimeZone } from './time.ts';
 import { DEV_JWT_PRIVATE_KEY, DEV_JOB_ENCRYPTION_KEY, DEV_OTP_HASH_SECRET } from './dev-secrets.ts';
 
 /** Thrown when the environment does not describe a runnable process. The message names every bad variable. */
@@ -24,6 +25,12 @@ const common = {
   EMAIL_BACKOFF_MS: int(10, 600_000).default(2_000),
 };
 
+const timeZone = z.string().refine(isValidTimeZone, 'must be an IANA time zone such as Europe/Paris or UTC');
+const storage = {
+  UPLOAD_DIR: z.string().min(1).default('uploads'),
+  APP_TIMEZONE: timeZone.default('UTC'),
+};
+
 const apiSchema = z.object({
   ...common,
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -37,6 +44,9 @@ const apiSchema = z.object({
   JWT_AUDIENCE: z.string().min(1).default('cheershare-api'),
   ACCESS_TOKEN_TTL_SECONDS: int(60, 86_400).default(900),
   REFRESH_TOKEN_TTL_SECONDS: int(300, 365 * 86_400).default(30 * 86_400),
+  ...storage,
+  UPLOAD_MAX_BYTES: int(1, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
+  SCHEDULE_HORIZON_DAYS: int(0, 3650).default(365),
 });
 
 const mailerSchema = z.object({
@@ -45,6 +55,20 @@ const mailerSchema = z.object({
   MAIL_FROM: z.string().min(3).refine((s) => !/[\r\n]/.test(s), 'must be a single line').default('cheershare <no-reply@cheershare.localhost>'),
   MAILER_CONCURRENCY: int(1, 100).default(5),
   SMTP_TIMEOUT_MS: int(100, 300_000).default(30_000),
+});
+
+// Five-field cron (minute hour day month weekday), evaluated in APP_TIMEZONE; six fields add seconds.
+const cron = z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern such as "0 9 * * *"');
+
+const schedulerSchema = z.object({
+  ...common,
+  ...storage,
+  CREATIVES_CONCURRENCY: int(1, 32).default(2),
+  IMAGE_MAX_PIXELS: int(1, 1_000_000_000).default(40_000_000),
+  THUMBNAIL_SIZE: int(16, 2048).default(320),
+  DIGEST_CRON: cron.default('0 9 * * *'),
+  CLEANUP_CRON: cron.default('17 * * * *'),
+  SESSION_RETENTION_DAYS: int(0, 3650).default(7),
 });
 
 const migrateSchema = z.object({ NODE_ENV: common.NODE_ENV, LOG_LEVEL: common.LOG_LEVEL, DATABASE_URL: common.DATABASE_URL });
@@ -83,7 +107,7 @@ function requireInProduction(env: Env, names: string[]): void {
   }
 }
 
-function commonSections(e: z.output<typeof apiSchema> | z.output<typeof mailerSchema>) {
+function commonSections(e: z.output<typeof apiSchema> | z.output<typeof mailerSchema> | z.output<typeof schedulerSchema>) {
   return {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
@@ -117,6 +141,9 @@ export function loadApiConfig(env: Env) {
       accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
     },
     refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+    storage: { dir: e.UPLOAD_DIR },
+    timeZone: e.APP_TIMEZONE,
+    creatives: { maxBytes: e.UPLOAD_MAX_BYTES, horizonDays: e.SCHEDULE_HORIZON_DAYS },
   };
 }
 
@@ -133,6 +160,21 @@ export function loadMailerConfig(env: Env) {
   };
 }
 
+/** Configuration of services/scheduler, parsed once from the environment. */
+export function loadSchedulerConfig(env: Env) {
+  requireInProduction(env, ['DATABASE_URL', 'REDIS_URL', 'UPLOAD_DIR']);
+  const e = parseEnv(schedulerSchema, env);
+  return {
+    ...commonSections(e),
+    storage: { dir: e.UPLOAD_DIR },
+    timeZone: e.APP_TIMEZONE,
+    images: { maxPixels: e.IMAGE_MAX_PIXELS, thumbnailSize: e.THUMBNAIL_SIZE },
+    concurrency: e.CREATIVES_CONCURRENCY,
+    schedules: { digest: e.DIGEST_CRON, cleanup: e.CLEANUP_CRON },
+    retention: { sessionDays: e.SESSION_RETENTION_DAYS },
+  };
+}
+
 /** Configuration of the migration command. */
 export function loadMigrateConfig(env: Env) {
   requireInProduction(env, ['DATABASE_URL']);
@@ -142,6 +184,7 @@ export function loadMigrateConfig(env: Env) {
 
 export type ApiConfig = ReturnType<typeof loadApiConfig>;
 export type MailerConfig = ReturnType<typeof loadMailerConfig>;
+export type SchedulerConfig = ReturnType<typeof loadSchedulerConfig>;
 
 /** Runs a config loader; on a ConfigError prints its message (naming each bad variable) and exits 1. */
 export function exitOnConfigError<T>(load: () => T): T {

@@ -9,3 +9,7 @@ export * from './db/migrate.ts';
 export * from './queues/jobs.ts';
 export * from './queues/backend.ts';
 export * from './queues/job-options.ts';
+export * from './time.ts';
+export * from './storage/storage.ts';
+export * from './storage/local-storage.ts';
+export * from './queues/dispatch.ts';

@@ -2,10 +2,12 @@ import type { Kysely } from 'kysely';
 import { Migrator, type Migration, type MigrationResultSet } from 'kysely/migration';
 import pg from 'pg';
 import * as signIn from './migrations/0001-sign-in.ts';
+import * as creatives from './migrations/0002-creatives.ts';
 
 /** Every migration, in order. Listed explicitly so they load the same from sources, tests and bundles. */
 const migrations: Record<string, Migration> = {
   '0001-sign-in': signIn,
+  '0002-creatives': creatives,
 };
 
 /** Applies pending migrations; a no-op when the schema is current, so it is safe to run twice. */

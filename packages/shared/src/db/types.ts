@@ -60,6 +60,36 @@ export interface EmailDeliveriesTable {
   updated_at: ColumnType<Date, Date | undefined, Date>;
 }
 
+export type CreativeStatus = 'processing' | 'ready' | 'rejected';
+
+export interface CreativesTable {
+  id: string;
+  owner_id: string;
+  status: CreativeStatus;
+  /** A calendar date, `YYYY-MM-DD` (read as a string, never as a Date at some midnight). */
+  scheduled_on: string;
+  /** The client's filename, reduced to a safe display name; never used as a path. */
+  filename: string | null;
+  /** Storage key of the raw upload; cleared once processing is done with it. */
+  upload_key: string | null;
+  upload_size: number;
+  image_key: string | null;
+  thumbnail_key: string | null;
+  /** Detected from content: image/jpeg, image/png, image/gif or image/webp. */
+  mime: string | null;
+  /** Size of the normalised image. */
+  byte_size: number | null;
+  width: number | null;
+  height: number | null;
+  /** Hex SHA-256 of the normalised image; also its ETag. */
+  sha256: string | null;
+  rejection_reason: string | null;
+  created_at: CreatedAt;
+  processed_at: Date | null;
+  /** Set by DELETE; cleanup removes the files and then the row. */
+  deleted_at: Date | null;
+}
+
 /** Every table, as Kysely sees the database. */
 export interface Database {
   users: UsersTable;
@@ -67,6 +97,7 @@ export interface Database {
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
   email_deliveries: EmailDeliveriesTable;
+  creatives: CreativesTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -75,3 +106,4 @@ export type UserUpdate = Updateable<UsersTable>;
 export type OtpChallenge = Selectable<OtpChallengesTable>;
 export type Session = Selectable<SessionsTable>;
 export type EmailDelivery = Selectable<EmailDeliveriesTable>;
+export type Creative = Selectable<CreativesTable>;

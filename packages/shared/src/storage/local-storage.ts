@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Storage, StoredObject } from './storage.ts';
+
+const KEY = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/i;
+const TMP = '.incomplete';
+
+/** Storage in a local directory (`UPLOAD_DIR`). Writes go to a temporary file, then rename into place. */
+export function createLocalStorage(root: string): Storage {
+  const base = resolve(root);
+
+  function pathOf(key: string): string {
+    if (!KEY.test(key) || key.split('/').some((s) => s === '.' || s === '..') || key.startsWith(TMP)) {
+      throw new Error(`invalid storage key: ${JSON.stringify(key)}`);
+    }
+    const full = resolve(base, key);
+    if (!full.startsWith(base + sep)) throw new Error(`storage key escapes the root: ${JSON.stringify(key)}`);
+    return full;
+  }
+
+  async function* walk(dir: string): AsyncGenerator<StoredObject> {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const entry of entries) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (full !== join(base, TMP)) yield* walk(full);
+      } else if (entry.isFile()) {
+        const s = await stat(full).catch(() => null);
+        if (s) yield { key: relative(base, full).split(sep).join('/'), size: s.size, modifiedAt: s.mtime };
+      }
+    }
+  }
+
+  return {
+    async write(key, source) {
+      const target = pathOf(key);
+      const tmpDir = join(base, TMP);
+      const tmp = join(tmpDir, randomUUID());
+      await mkdir(tmpDir, { recursive: true });
+      await mkdir(dirname(target), { recursive: true });
+      let size = 0;
+      const counted = Readable.from(Buffer.isBuffer(source) ? [source] : source);
+      counted.on('data', (chunk: Buffer) => void (size += chunk.length));
+      try {
+        await pipeline(counted, createWriteStream(tmp, { flags: 'wx', mode: 0o640 }));
+        await rename(tmp, target);
+      } catch (err) {
+        await unlink(tmp).catch(() => {});
+        throw err;
+      }
+      return { size };
+    },
+    read(key) {
+      return createReadStream(pathOf(key));
+    },
+    readBuffer(key) {
+      return readFile(pathOf(key));
+    },
+    async stat(key) {
+      const s = await stat(pathOf(key)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return null;
+        throw err;
+      });
+      return s?.isFile() ? { key, size: s.size, modifiedAt: s.mtime } : null;
+    },
+    async delete(key) {
+      await rm(pathOf(key), { force: true });
+    },
+    async *list(prefix) {
+      for await (const obj of walk(base)) if (obj.key.startsWith(prefix)) yield obj;
+    },
+    async sweepIncomplete(before) {
+      const dir = join(base, TMP);
+      let removed = 0;
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        const full = join(dir, name);
+        const s = await stat(full).catch(() => null);
+        if (s && s.mtime < before) {
+          await rm(full, { force: true });
+          removed += 1;
+        }
+      }
+      return removed;
+    },
+  };
+}
