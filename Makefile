@@ -12,7 +12,7 @@ help:
 install:
 	$(NPM) install
 
-## dev: migrate, then run api and mailer-worker against local PostgreSQL, Redis and SMTP
+## dev: migrate, then run api, mailer-worker and scheduler against local PostgreSQL, Redis and SMTP
 .PHONY: dev
 dev:
 	$(NPM) run dev
@@ -31,6 +31,11 @@ api:
 .PHONY: mailer-worker
 mailer-worker:
 	$(NPM) run start:mailer-worker
+
+## scheduler: run the scheduler (creative processing, digest and cleanup) alone
+.PHONY: scheduler
+scheduler:
+	$(NPM) run start:scheduler
 
 ## test: run every test (unit, integration, end to end)
 .PHONY: test

@@ -1,4 +1,4 @@
-// `npm run dev`: migrate, then run every service against the configured (or local) PostgreSQL,
+// `npm run dev`: migrate, then run every service (api, mailer-worker, scheduler) against the configured (or local) PostgreSQL,
 // Redis and SMTP. With no SMTP_URL and nothing on 127.0.0.1:1025, an in-process development
 // inbox takes the mail and prints it here, so the sign-in flow can be tried with curl alone.
 // Ctrl-C / SIGTERM drains every service, then exits 0.
@@ -53,6 +53,7 @@ if (migrated !== 0) {
 const children = [
   run('api', 'services/api/src/main.ts', env),
   run('mailer-worker', 'services/mailer-worker/src/main.ts', env),
+  run('scheduler', 'services/scheduler/src/main.ts', env),
 ];
 let stopping = false;
 function stop(signal: NodeJS.Signals) {

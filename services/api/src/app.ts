@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  createDatabase, createProducer, createProducerConnection, emailJobOptions, QUEUES, systemClock,
+  createDatabase, createLocalStorage, createProducer, createProducerConnection, creativeJobOptions, emailJobOptions, QUEUES, systemClock,
   type ApiConfig, type Clock, type Logger,
 } from '@cheershare/shared';
 import type { Deps } from './deps.ts';
@@ -21,8 +21,10 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
   const db = createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-api' });
   const redis = createProducerConnection(config.redis);
   const emailQueue = createProducer(config.redis, QUEUES.email, redis, emailJobOptions(config.email));
+  const creativesQueue = createProducer(config.redis, QUEUES.creatives, redis, creativeJobOptions());
   const deps: Deps = {
-    config, db, redis, emailQueue,
+    config, db, redis, emailQueue, creativesQueue,
+    storage: createLocalStorage(config.storage.dir),
     logger: opts.logger,
     clock: opts.clock ?? systemClock,
     keys: loadKeyRing(config.jwt.privateKeyPem),
@@ -51,7 +53,7 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
         http.closeIdleConnections();
         await closing.finally(() => clearInterval(sweep));
       }
-      await emailQueue.close();
+      await Promise.all([emailQueue.close(), creativesQueue.close()]);
       redis.disconnect();
       await db.destroy();
     },

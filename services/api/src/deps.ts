@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { ApiConfig, Clock, Db, Logger, Producer } from '@cheershare/shared';
+import type { ApiConfig, Clock, Db, Logger, Producer, Storage } from '@cheershare/shared';
 import type { KeyRing } from './auth/keys.ts';
 
 /** Everything the HTTP layer needs, passed in explicitly. Handlers take a `Pick` of it. */
@@ -10,6 +10,8 @@ export interface Deps {
   db: Db;
   redis: Redis;
   emailQueue: Producer<'email'>;
+  creativesQueue: Producer<'creatives'>;
+  storage: Storage;
   keys: KeyRing;
   /** Readiness reads it; true once shutdown has begun. */
   lifecycle: { readonly draining: boolean };

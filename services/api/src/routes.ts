@@ -8,6 +8,10 @@ import { handleRefresh } from './handlers/refresh.ts';
 import { handleLogout } from './handlers/logout.ts';
 import { handleGetMe, handleUpdateMe } from './handlers/me.ts';
 import { handleHealthz, handleJwks, handleReadyz } from './handlers/health.ts';
+import { handleUploadCreative, parseCreativeUpload } from './handlers/upload-creative.ts';
+import { handleDeleteCreative, handleGetCreative, handleListCreatives } from './handlers/creatives.ts';
+import { handleCreativeFile } from './handlers/creative-file.ts';
+import { handleScheduledCreatives } from './handlers/scheduled-creatives.ts';
 
 /** The whole HTTP surface. */
 export function addRoutes(app: Express, deps: Deps): void {
@@ -25,4 +29,12 @@ export function addRoutes(app: Express, deps: Deps): void {
 
   app.get('/v1/me', user, handleGetMe(deps));
   app.patch('/v1/me', user, json, handleUpdateMe(deps));
+
+  app.post('/v1/creatives', user, ...parseCreativeUpload(deps), handleUploadCreative(deps));
+  app.get('/v1/creatives', user, handleListCreatives(deps));
+  app.get('/v1/creatives/scheduled', user, handleScheduledCreatives(deps));
+  app.get('/v1/creatives/:id', user, handleGetCreative(deps));
+  app.delete('/v1/creatives/:id', user, handleDeleteCreative(deps));
+  app.get('/v1/creatives/:id/image', user, handleCreativeFile(deps, 'image'));
+  app.get('/v1/creatives/:id/thumbnail', user, handleCreativeFile(deps, 'thumbnail'));
 }

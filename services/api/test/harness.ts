@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger, jobIds, loadApiConfig, unseal, type Clock } from '@cheershare/shared';
 import { testEnv } from '@cheershare/shared/testing';
@@ -21,7 +24,7 @@ export interface TestApi {
   /** Every log line the API wrote (debug level), for secrecy checks. */
   logText(): string;
   lifecycle: { draining: boolean };
-  request(method: string, path: string, opts?: { json?: unknown; body?: string | Uint8Array; token?: string; headers?: Record<string, string> }): Promise<Reply>;
+  request(method: string, path: string, opts?: { json?: unknown; body?: string | Uint8Array | FormData; token?: string; headers?: Record<string, string> }): Promise<Reply>;
   /** Reads the code of the newest challenge of `email` out of its queued job (as the mailer would). */
   codeFor(email: string): Promise<string>;
   signIn(email: string, name?: string): Promise<any>;
@@ -30,7 +33,8 @@ export interface TestApi {
 
 /** The real API (real PostgreSQL, Redis, queue), in-process, on an ephemeral port. */
 export async function startApi(opts: { env?: Record<string, string>; clock?: Clock } = {}): Promise<TestApi> {
-  const config = loadApiConfig(testEnv({ HOST: '127.0.0.1', PORT: '0', OTP_RESEND_SECONDS: '0', ...opts.env }));
+  const uploadDir = mkdtempSync(join(tmpdir(), 'cheershare-api-'));
+  const config = loadApiConfig(testEnv({ HOST: '127.0.0.1', PORT: '0', OTP_RESEND_SECONDS: '0', UPLOAD_DIR: uploadDir, ...opts.env }));
   const lines: string[] = [];
   const destination = new Writable({ write: (chunk: Buffer, _enc, cb) => { lines.push(chunk.toString()); cb(); } });
   const logger = createLogger({ level: 'debug', name: 'api-test', destination });

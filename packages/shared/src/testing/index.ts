@@ -2,3 +2,4 @@ export * from './smtp-sink.ts';
 export * from './services.ts';
 export * from './env.ts';
 export * from './processes.ts';
+export * from './images.ts';

@@ -12,6 +12,21 @@ const BODY_ERRORS: Record<string, [number, string, string]> = {
   'request.aborted': [400, 'request_aborted', 'The request was aborted.'],
 };
 
+// multer's limit errors: sizes are 413, everything else about the form's shape is 400.
+const MULTER_ERRORS: Record<string, [number, string, string]> = {
+  LIMIT_FILE_SIZE: [413, 'file_too_large', 'The file is larger than the upload limit.'],
+  LIMIT_FILE_COUNT: [400, 'too_many_files', 'Send exactly one file.'],
+  LIMIT_UNEXPECTED_FILE: [400, 'unexpected_file', 'Send exactly one file, in the "file" field.'],
+  LIMIT_PART_COUNT: [400, 'too_many_parts', 'The form has too many parts.'],
+  LIMIT_FIELD_COUNT: [400, 'too_many_fields', 'The form has too many fields.'],
+  LIMIT_FIELD_KEY: [400, 'field_name_too_long', 'A field name is too long.'],
+  LIMIT_FIELD_VALUE: [413, 'field_too_large', 'A field value is too long.'],
+  MISSING_FIELD_NAME: [400, 'invalid_multipart', 'A form part has no name.'],
+};
+
+/** busboy reports a malformed multipart body with a plain Error; these are the client's fault. */
+const MALFORMED_MULTIPART = /^(Unexpected end of form|Multipart: Boundary not found|Malformed part header|Unexpected end of multipart data)/;
+
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', '57P01', '57P03', '53300']);
 
 /** Infrastructure that is down or overloaded is a 503 the client may retry, not a bug. */
@@ -49,6 +64,16 @@ export function errorHandler({ logger }: { logger: Logger }): ErrorRequestHandle
     const bodyError = typeof bodyType === 'string' ? BODY_ERRORS[bodyType] : undefined;
     if (bodyError) {
       send(res, ...bodyError);
+      return;
+    }
+    const multerCode = (err as { name?: unknown; code?: unknown }).name === 'MulterError' ? String((err as { code?: unknown }).code) : undefined;
+    const multerError = multerCode ? MULTER_ERRORS[multerCode] ?? [400, 'invalid_multipart', 'The form is not acceptable.'] as const : undefined;
+    if (multerError) {
+      send(res, ...multerError);
+      return;
+    }
+    if (err instanceof Error && MALFORMED_MULTIPART.test(err.message)) {
+      send(res, 400, 'invalid_multipart', 'The multipart body is malformed.');
       return;
     }
     const requestId = res.locals.requestId as string | undefined;

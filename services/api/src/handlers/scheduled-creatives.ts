@@ -1,0 +1,27 @@
+import type { RequestHandler } from 'express';
+import { z } from 'zod';
+import { addDays, dateIn, isValidTimeZone } from '@cheershare/shared';
+import type { Deps } from '../deps.ts';
+import { listScheduled } from '../creatives/queries.ts';
+import { presentPublicCreative } from '../creatives/present.ts';
+
+const Query = z.object({ tz: z.string().refine(isValidTimeZone, 'must be an IANA time zone such as Europe/Paris').optional() });
+
+/**
+ * GET /v1/creatives/scheduled?tz=Area/City: every user's ready creatives going live today and
+ * tomorrow, "today" being the calendar date at this instant in `tz` (default APP_TIMEZONE).
+ */
+export function handleScheduledCreatives({ db, config, clock }: Pick<Deps, 'db' | 'config' | 'clock'>): RequestHandler {
+  return async (req, res) => {
+    const tz = Query.parse(req.query).tz ?? config.timeZone;
+    const today = dateIn(tz, clock.now());
+    const tomorrow = addDays(today, 1);
+    const rows = await listScheduled(db, [today, tomorrow]);
+    res.json({
+      timezone: tz,
+      today: rows.filter((c) => c.scheduled_on === today).map(presentPublicCreative),
+      tomorrow: rows.filter((c) => c.scheduled_on === tomorrow).map(presentPublicCreative),
+      dates: { today, tomorrow },
+    });
+  };
+}
