@@ -1,16 +1,10 @@
-export interface OtpMessage {
-  subject: string;
-  text: string;
-  html: string;
-}
-
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+import { escapeHtml, type Message } from './message.ts';
 
 /**
  * The sign-in email. It says when the code was requested and that only the newest code works,
  * so a late-arriving older email is recognisable rather than a trap.
  */
-export function renderOtpMessage(args: { code: string; requestedAt: Date; expiresAt: Date }): OtpMessage {
+export function renderOtpMessage(args: { code: string; requestedAt: Date; expiresAt: Date }): Message {
   const minutes = Math.max(1, Math.round((args.expiresAt.getTime() - args.requestedAt.getTime()) / 60_000));
   const requested = args.requestedAt.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
   const lifetime = `${minutes} minute${minutes === 1 ? '' : 's'}`;
