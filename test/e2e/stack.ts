@@ -1,14 +1,20 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startService, startSmtpSink, testEnv, type ServiceProcess, type SmtpSink } from '@cheershare/shared/testing';
 
 export const API_ENTRY = fileURLToPath(new URL('../../services/api/src/main.ts', import.meta.url));
 export const MAILER_ENTRY = fileURLToPath(new URL('../../services/mailer-worker/src/main.ts', import.meta.url));
+export const SCHEDULER_ENTRY = fileURLToPath(new URL('../../services/scheduler/src/main.ts', import.meta.url));
 
 export interface Stack {
   env: Record<string, string>;
   sink: SmtpSink;
   api: ServiceProcess;
   mailer: ServiceProcess;
+  /** Present when started with `{ scheduler: true }`. */
+  scheduler?: ServiceProcess;
   base: string;
   call(method: string, path: string, opts?: { json?: unknown; token?: string }): Promise<{ status: number; body: any }>;
   /** Asks for a code and returns it as it arrived by email. */
@@ -18,11 +24,15 @@ export interface Stack {
 }
 
 /** The real entry points as child processes, sharing this test's database, queue prefix and SMTP sink. */
-export async function startStack(extra: Record<string, string> = {}): Promise<Stack> {
+export async function startStack(extra: Record<string, string> = {}, opts: { scheduler?: boolean } = {}): Promise<Stack> {
   const sink = await startSmtpSink();
   const env = testEnv({
     LOG_LEVEL: 'info', SMTP_URL: sink.url, HOST: '127.0.0.1', PORT: '0',
-    OTP_RESEND_SECONDS: '0', EMAIL_BACKOFF_MS: '100', SHUTDOWN_GRACE_MS: '15000', ...extra,
+    OTP_RESEND_SECONDS: '0', EMAIL_BACKOFF_MS: '100', SHUTDOWN_GRACE_MS: '15000',
+    UPLOAD_DIR: mkdtempSync(join(tmpdir(), 'cheershare-e2e-')),
+    // Recurring jobs only when a test asks: cleanup would delete other files' rows in the shared database.
+    DIGEST_CRON: '0 0 1 1 *', CLEANUP_CRON: '0 0 1 1 *',
+    ...extra,
   });
   const startApi = async (more: Record<string, string> = {}) => {
     const proc = startService(API_ENTRY, { ...env, ...more });
@@ -30,7 +40,12 @@ export async function startStack(extra: Record<string, string> = {}): Promise<St
     return { proc, base: `http://127.0.0.1:${String(line.port)}` };
   };
   const mailer = startService(MAILER_ENTRY, env);
-  const [{ proc: api, base }] = await Promise.all([startApi(), mailer.waitForLog((l) => l.msg === 'mailer-worker running')]);
+  const scheduler = opts.scheduler ? startService(SCHEDULER_ENTRY, env) : undefined;
+  const [{ proc: api, base }] = await Promise.all([
+    startApi(),
+    mailer.waitForLog((l) => l.msg === 'mailer-worker running'),
+    scheduler?.waitForLog((l) => l.msg === 'scheduler running'),
+  ]);
 
   const call: Stack['call'] = async (method, path, { json, token } = {}) => {
     const headers: Record<string, string> = {};
@@ -43,6 +58,7 @@ export async function startStack(extra: Record<string, string> = {}): Promise<St
 
   return {
     env, sink, api, mailer, base, call, startApi,
+    ...(scheduler && { scheduler }),
     async codeByEmail(email) {
       const seen = sink.mails.length;
       const res = await call('POST', '/v1/auth/otp', { json: { email } });
@@ -52,7 +68,7 @@ export async function startStack(extra: Record<string, string> = {}): Promise<St
       return mail.code;
     },
     async stop() {
-      await Promise.all([api.stop(), mailer.stop()]);
+      await Promise.all([api.stop(), mailer.stop(), scheduler?.stop()]);
       await sink.close();
     },
   };

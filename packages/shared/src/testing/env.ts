@@ -30,3 +30,24 @@ export function testEnv(extra: Record<string, string> = {}): Record<string, stri
     ...extra,
   };
 }
+
+/**
+ * A migrated database of the caller's own, for tests whose work is global (cleanup deletes
+ * across all rows) and must not race other files sharing the run's database.
+ */
+export async function ownDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const { createTestDatabase, dropTestDatabase } = await import('./services.ts');
+  const { createDatabase } = await import('../db/database.ts');
+  const { migrateToLatest } = await import('../db/migrate.ts');
+  const admin = new URL(inject('databaseUrl'));
+  const name = `${admin.pathname.slice(1)}_${randomBytes(4).toString('hex')}`;
+  admin.pathname = '/postgres';
+  const url = await createTestDatabase(admin.toString(), name);
+  const db = createDatabase({ url, poolMax: 1 });
+  try {
+    await migrateToLatest(db);
+  } finally {
+    await db.destroy();
+  }
+  return { url, drop: () => dropTestDatabase(admin.toString(), name) };
+}

@@ -59,7 +59,7 @@ export function creativeUploadEngine(storage: Storage): StorageEngine {
         (err: unknown) => {
           // The client's stream must still be drained, or busboy never finishes the request.
           file.stream.resume();
-          cb(err as Error);
+          cb(err);
         },
       );
     },

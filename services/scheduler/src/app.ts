@@ -1,0 +1,56 @@
+import type { Worker } from 'bullmq';
+import {
+  createDatabase, createLocalStorage, createProducer, createProducerConnection, createWorker, emailJobOptions, maintenanceJobOptions,
+  QUEUES, systemClock, type Clock, type Logger, type Producer, type SchedulerConfig,
+} from '@cheershare/shared';
+import type { Deps } from './deps.ts';
+import { makeCreativesProcessor, makeMaintenanceProcessor } from './processors/index.ts';
+import { upsertSchedules } from './schedules.ts';
+
+export interface SchedulerApp {
+  deps: Deps;
+  workers: Worker[];
+  maintenanceQueue: Producer<'maintenance'>;
+  /** Upserts the job schedulers and waits until the workers are fetching. */
+  start(): Promise<void>;
+  /** Stops fetching, waits for active jobs, then closes queues, Redis and the pool. */
+  stop(): Promise<void>;
+}
+
+/** The composition root of the scheduler: creative processing plus the recurring jobs. */
+export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logger; clock?: Clock }): SchedulerApp {
+  const { logger } = opts;
+  const redis = createProducerConnection(config.redis);
+  const deps: Deps = {
+    config, logger,
+    clock: opts.clock ?? systemClock,
+    db: createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-scheduler' }),
+    storage: createLocalStorage(config.storage.dir),
+    emailQueue: createProducer(config.redis, QUEUES.email, redis, emailJobOptions(config.email)),
+  };
+  const maintenanceQueue = createProducer(config.redis, QUEUES.maintenance, redis, maintenanceJobOptions());
+  const workers = [
+    createWorker(config.redis, QUEUES.creatives, makeCreativesProcessor(deps), { concurrency: config.concurrency }),
+    createWorker(config.redis, QUEUES.maintenance, makeMaintenanceProcessor(deps), { concurrency: 1 }),
+  ];
+  for (const worker of workers) {
+    worker.on('failed', (job, err) => logger.warn({ queue: worker.name, jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, error: err.message }, 'job failed'));
+    worker.on('error', (err) => logger.error({ err, queue: worker.name }, 'worker error'));
+  }
+
+  return {
+    deps,
+    workers,
+    maintenanceQueue,
+    async start() {
+      await upsertSchedules(maintenanceQueue, config);
+      await Promise.all(workers.map((w) => w.waitUntilReady()));
+    },
+    async stop() {
+      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all([deps.emailQueue.close(), maintenanceQueue.close()]);
+      redis.disconnect();
+      await deps.db.destroy();
+    },
+  };
+}

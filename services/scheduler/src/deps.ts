@@ -1,0 +1,11 @@
+import type { Clock, Db, Logger, Producer, SchedulerConfig, Storage } from '@cheershare/shared';
+
+/** What the scheduler's processors need, passed in explicitly. */
+export interface Deps {
+  config: SchedulerConfig;
+  logger: Logger;
+  clock: Clock;
+  db: Db;
+  storage: Storage;
+  emailQueue: Producer<'email'>;
+}

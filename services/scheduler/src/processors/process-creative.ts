@@ -1,0 +1,60 @@
+import type { Job } from 'bullmq';
+import { creativeKeys, jobIds, type JobData } from '@cheershare/shared';
+import type { Deps } from '../deps.ts';
+import { ImageRejectedError, normaliseImage } from '../images.ts';
+
+type Result = { status: 'ready' | 'rejected' | 'gone' };
+
+/**
+ * Decodes and normalises one uploaded creative, then marks it ready or rejected. Idempotent: a
+ * creative already ready is left alone, an already rejected one only has its email (re)queued
+ * (same job id, so never twice), and a deleted one is skipped.
+ */
+export function processCreative({ db, storage, emailQueue, config, clock, logger }: Deps) {
+  async function reject(id: string, reason: string, uploadKey: string | null): Promise<Result> {
+    await db.updateTable('creatives')
+      .set({ status: 'rejected', rejection_reason: reason, processed_at: clock.now(), upload_key: null })
+      .where('id', '=', id).where('status', '=', 'processing').execute();
+    await emailQueue.add('creative-rejected', { creativeId: id }, { jobId: jobIds.creativeRejected(id) });
+    if (uploadKey) await storage.delete(uploadKey);
+    logger.info({ creativeId: id, reason }, 'creative rejected');
+    return { status: 'rejected' };
+  }
+
+  return async (job: Job, { creativeId }: JobData<'creatives', 'process'>): Promise<Result> => {
+    const creative = await db.selectFrom('creatives').selectAll().where('id', '=', creativeId).executeTakeFirst();
+    if (!creative || creative.deleted_at) return { status: 'gone' };
+    if (creative.status === 'ready') return { status: 'ready' };
+    if (creative.status === 'rejected') return reject(creative.id, creative.rejection_reason ?? 'The image was rejected.', creative.upload_key);
+
+    logger.info({ creativeId, jobId: job.id, attempt: job.attemptsMade + 1 }, 'processing creative');
+    const input = creative.upload_key ? await storage.readBuffer(creative.upload_key).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    }) : null;
+    if (!input) return reject(creative.id, 'The upload could not be found; please upload the image again.', null);
+
+    let image;
+    try {
+      image = await normaliseImage(input, config.images);
+    } catch (err) {
+      if (err instanceof ImageRejectedError) return reject(creative.id, err.message, creative.upload_key);
+      throw err;
+    }
+
+    // Keys derive from the id, so a re-run overwrites the same objects rather than leaving copies.
+    const imageKey = creativeKeys.image(creative.id);
+    const thumbnailKey = creativeKeys.thumbnail(creative.id);
+    await storage.write(imageKey, image.image);
+    await storage.write(thumbnailKey, image.thumbnail);
+    await db.updateTable('creatives')
+      .set({
+        status: 'ready', image_key: imageKey, thumbnail_key: thumbnailKey, mime: image.mime, byte_size: image.image.length,
+        width: image.width, height: image.height, sha256: image.sha256, processed_at: clock.now(), upload_key: null,
+      })
+      .where('id', '=', creative.id).where('status', '=', 'processing').execute();
+    if (creative.upload_key) await storage.delete(creative.upload_key);
+    logger.info({ creativeId, width: image.width, height: image.height, bytes: image.image.length }, 'creative ready');
+    return { status: 'ready' };
+  };
+}

@@ -1,0 +1,169 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { utimes, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Job } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { creativeKeys, createLogger, jobIds, loadSchedulerConfig, SCHEDULER_IDS, type SchedulerConfig } from '@cheershare/shared';
+import { hostileFiles, makeImage, ownDatabase, testEnv, uniqueEmail } from '@cheershare/shared/testing';
+import { createSchedulerApp, type SchedulerApp } from '../src/app.ts';
+import { makeCreativesProcessor, makeMaintenanceProcessor } from '../src/processors/index.ts';
+
+describe('scheduler', () => {
+  let config: SchedulerConfig;
+  let app: SchedulerApp;
+  let uploadDir: string;
+  let database: Awaited<ReturnType<typeof ownDatabase>>;
+
+  beforeAll(async () => {
+    uploadDir = mkdtempSync(join(tmpdir(), 'cheershare-scheduler-'));
+    // Cleanup deletes across the whole database: give it one nobody else is using.
+    database = await ownDatabase();
+    // Recurring jobs far in the future: these tests run them by hand.
+    config = loadSchedulerConfig(testEnv({ DATABASE_URL: database.url, UPLOAD_DIR: uploadDir, DIGEST_CRON: '0 9 1 1 *', CLEANUP_CRON: '0 3 1 1 *', APP_TIMEZONE: 'Europe/Paris' }));
+    app = createSchedulerApp(config, { logger: createLogger({ level: 'silent', name: 'scheduler-test' }) });
+    await app.start();
+  });
+  afterAll(async () => {
+    await app.stop();
+    await database.drop();
+  });
+
+  const db = () => app.deps.db;
+  const storage = () => app.deps.storage;
+
+  async function user(): Promise<string> {
+    return (await db().insertInto('users').values({ email: uniqueEmail() }).returning('id').executeTakeFirstOrThrow()).id;
+  }
+
+  /** Stores an upload and its row as the API does, and queues its processing. */
+  async function uploaded(bytes: Buffer, opts: { owner?: string; scheduledOn?: string; enqueue?: boolean } = {}) {
+    const id = randomUUID();
+    await storage().write(creativeKeys.upload(id), bytes);
+    await db().insertInto('creatives').values({
+      id, owner_id: opts.owner ?? (await user()), status: 'processing', scheduled_on: opts.scheduledOn ?? '2026-06-15',
+      upload_key: creativeKeys.upload(id), upload_size: bytes.length, mime: 'image/png',
+    }).execute();
+    if (opts.enqueue !== false) {
+      const queue = new (await import('bullmq')).Queue('creatives', { connection: { url: config.redis.url }, prefix: config.redis.prefix });
+      await queue.add('process', { creativeId: id }, { jobId: jobIds.processCreative(id) });
+      await queue.close();
+    }
+    return id;
+  }
+
+  async function settled(id: string) {
+    await expect.poll(async () => (await db().selectFrom('creatives').select('status').where('id', '=', id).executeTakeFirst())?.status, { timeout: 15_000 })
+      .not.toBe('processing');
+    return db().selectFrom('creatives').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  }
+
+  const fakeJob = (name: string, data: object) => ({ id: `manual-${randomUUID()}`, name, data, attemptsMade: 0, opts: {} }) as unknown as Job;
+
+  it('processes an upload: normalised image and thumbnail stored, metadata recorded, upload removed', async () => {
+    const jpeg = await makeImage('jpeg', { width: 64, height: 48, exifOrientation: 6, withGps: true });
+    const id = await uploaded(jpeg);
+    const row = await settled(id);
+    expect(row).toMatchObject({ status: 'ready', mime: 'image/jpeg', width: 48, height: 64, upload_key: null, rejection_reason: null });
+    const image = await storage().readBuffer(row.image_key!);
+    expect(row.sha256).toBe(createHash('sha256').update(image).digest('hex'));
+    expect(row.byte_size).toBe(image.length);
+    expect(await storage().stat(row.thumbnail_key!)).not.toBeNull();
+    expect(await storage().stat(creativeKeys.upload(id))).toBeNull();
+  });
+
+  it.each([
+    ['a PNG header on garbage', () => hostileFiles.pngHeaderOnGarbage()],
+    ['a truncated JPEG', () => hostileFiles.truncatedJpeg()],
+    ['a huge-dimension image', () => hostileFiles.hugeDimensionPng()],
+  ])('rejects %s with a reason, queues the owner an email and removes the upload', async (_label, make) => {
+    const id = await uploaded(await make());
+    const row = await settled(id);
+    expect(row.status).toBe('rejected');
+    expect(row.rejection_reason).toMatch(/\w+/);
+    expect(row.image_key).toBeNull();
+    expect(await storage().stat(creativeKeys.upload(id))).toBeNull();
+    expect(await app.deps.emailQueue.queue.getJob(jobIds.creativeRejected(id))).toBeDefined();
+  });
+
+  it('changes nothing when a processed creative is processed again', async () => {
+    const id = await uploaded(await makeImage('png'));
+    const before = await settled(id);
+    const result = await makeCreativesProcessor(app.deps)(fakeJob('process', { creativeId: id }));
+    expect(result).toEqual({ status: 'ready' });
+    expect(await db().selectFrom('creatives').selectAll().where('id', '=', id).executeTakeFirstOrThrow()).toEqual(before);
+  });
+
+  it('skips a creative deleted before it was processed', async () => {
+    const id = await uploaded(await makeImage('png'), { enqueue: false });
+    await db().updateTable('creatives').set({ deleted_at: new Date() }).where('id', '=', id).execute();
+    expect(await makeCreativesProcessor(app.deps)(fakeJob('process', { creativeId: id }))).toEqual({ status: 'gone' });
+  });
+
+  it('queues one digest email per owner with a creative live today, and no more when run again', async () => {
+    const day = '2031-05-04';
+    const [a, b, c] = [await user(), await user(), await user()];
+    for (const owner of [a, a, b]) await db().updateTable('creatives').set({ status: 'ready' }).where('id', '=', await uploaded(await makeImage('png'), { owner, scheduledOn: day, enqueue: false })).execute();
+    const deleted = await uploaded(await makeImage('png'), { owner: c, scheduledOn: day, enqueue: false });
+    await db().updateTable('creatives').set({ status: 'ready', deleted_at: new Date() }).where('id', '=', deleted).execute();
+    const run = () => makeMaintenanceProcessor(app.deps)(fakeJob('daily-digest', { day }));
+    expect(await run()).toEqual({ day, owners: 2 });
+    await run();
+    const jobs = await app.deps.emailQueue.queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed']);
+    const digests = jobs.filter((j) => j.name === 'creative-live' && (j.data as { day: string }).day === day);
+    expect(digests.map((j) => j.id).sort()).toEqual([jobIds.creativeLive(a, day), jobIds.creativeLive(b, day)].sort());
+  });
+
+  it('sets up its job schedulers once, however many times or replicas start', async () => {
+    const replica = createSchedulerApp(config, { logger: createLogger({ level: 'silent', name: 'replica' }) });
+    await replica.start();
+    await replica.stop();
+    const schedulers = await app.maintenanceQueue.queue.getJobSchedulers();
+    expect(schedulers.map((s) => s.key).sort()).toEqual([SCHEDULER_IDS.cleanup, SCHEDULER_IDS.dailyDigest].sort());
+    expect(schedulers.every((s) => s.tz === 'Europe/Paris')).toBe(true);
+    expect(schedulers.find((s) => s.key === SCHEDULER_IDS.dailyDigest)?.pattern).toBe('0 9 1 1 *');
+  });
+
+  it('cleans up expired codes, old sessions, deleted creatives, orphaned files and aborted uploads; keeps live data', async () => {
+    const now = Date.now();
+    const old = new Date(now - 3 * 3600_000);
+    const owner = await user();
+    const email = uniqueEmail();
+    await db().insertInto('otp_challenges').values([
+      { id: randomUUID(), email, code_hash: Buffer.alloc(32), created_at: old, expires_at: new Date(now - 2 * 3600_000) },
+      { id: randomUUID(), email, code_hash: Buffer.alloc(32), created_at: new Date(), expires_at: new Date(now + 600_000) },
+    ]).execute();
+    const revokedLongAgo = randomUUID();
+    const live = randomUUID();
+    await db().insertInto('sessions').values([
+      { id: revokedLongAgo, user_id: owner, expires_at: new Date(now + 86400_000), revoked_at: new Date(now - 30 * 86400_000) },
+      { id: live, user_id: owner, expires_at: new Date(now + 86400_000) },
+    ]).execute();
+    const gone = await uploaded(await makeImage('png'), { owner, enqueue: false });
+    await storage().write(creativeKeys.image(gone), Buffer.from('x'));
+    await db().updateTable('creatives').set({ deleted_at: new Date() }).where('id', '=', gone).execute();
+    const kept = await uploaded(await makeImage('png'), { owner, enqueue: false });
+    const orphan = creativeKeys.image(randomUUID());
+    await storage().write(orphan, Buffer.from('orphan'));
+    await utimes(join(uploadDir, orphan), old, old);
+    await utimes(join(uploadDir, creativeKeys.upload(kept)), old, old);
+    await mkdir(join(uploadDir, '.incomplete'), { recursive: true });
+    const partial = join(uploadDir, '.incomplete', randomUUID());
+    await writeFile(partial, 'half an upload');
+    await utimes(partial, old, old);
+
+    const result = await makeMaintenanceProcessor(app.deps)(fakeJob('cleanup', {}));
+    // Earlier tests in this file deleted creatives too; the checks below name this test's own.
+    expect(result).toMatchObject({ orphanFiles: 1, incompleteUploads: 1 });
+    expect((result as { deletedCreatives: number }).deletedCreatives).toBeGreaterThanOrEqual(1);
+    expect(await db().selectFrom('otp_challenges').select('id').where('email', '=', email).execute()).toHaveLength(1);
+    expect((await db().selectFrom('sessions').select('id').where('user_id', '=', owner).execute()).map((s) => s.id)).toEqual([live]);
+    expect(await db().selectFrom('creatives').select('id').where('id', '=', gone).executeTakeFirst()).toBeUndefined();
+    expect(await storage().stat(creativeKeys.upload(gone))).toBeNull();
+    expect(await storage().stat(creativeKeys.image(gone))).toBeNull();
+    expect(await storage().stat(orphan)).toBeNull();
+    expect(await storage().stat(creativeKeys.upload(kept))).not.toBeNull();
+  });
+});
