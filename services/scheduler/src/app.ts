@@ -6,6 +6,7 @@ import {
 import type { Deps } from './deps.ts';
 import { makeCreativesProcessor, makeMaintenanceProcessor } from './processors/index.ts';
 import { upsertSchedules } from './schedules.ts';
+import { restrictDecoders } from './images.ts';
 
 export interface SchedulerApp {
   deps: Deps;
@@ -20,6 +21,7 @@ export interface SchedulerApp {
 /** The composition root of the scheduler: creative processing plus the recurring jobs. */
 export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logger; clock?: Clock }): SchedulerApp {
   const { logger } = opts;
+  restrictDecoders();
   const redis = createProducerConnection(config.redis);
   const deps: Deps = {
     config, logger,

@@ -22,6 +22,15 @@ export interface NormalisedImage {
   thumbnail: Buffer; // WebP
 }
 
+/**
+ * Process-wide: libvips may load only JPEG, PNG, GIF and WebP from buffers, so SVG, PDF, TIFF
+ * and its other parsers never see an upload, whatever its bytes claim to be. Idempotent.
+ */
+export function restrictDecoders(): void {
+  sharp.block({ operation: ['VipsForeignLoad'] });
+  sharp.unblock({ operation: ['VipsForeignLoadJpegBuffer', 'VipsForeignLoadPngBuffer', 'VipsForeignLoadNsgifBuffer', 'VipsForeignLoadWebpBuffer'] });
+}
+
 const MIME = { jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp' } as const;
 type Family = keyof typeof MIME;
 

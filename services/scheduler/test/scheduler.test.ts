@@ -88,6 +88,15 @@ describe('scheduler', () => {
     expect(await app.deps.emailQueue.queue.getJob(jobIds.creativeRejected(id))).toBeDefined();
   });
 
+  it('does not let libvips parse formats other than the four accepted ones', async () => {
+    const sharp = (await import('sharp')).default;
+    const tiff = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#000' } }).tiff().toBuffer();
+    const id = await uploaded(tiff);
+    const row = await settled(id);
+    expect(row.status).toBe('rejected');
+    await expect(sharp(tiff).metadata()).rejects.toThrow(/unsupported image format/);
+  });
+
   it('changes nothing when a processed creative is processed again', async () => {
     const id = await uploaded(await makeImage('png'));
     const before = await settled(id);
