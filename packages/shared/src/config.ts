@@ -38,6 +38,8 @@ const apiSchema = z.object({
   TRUST_PROXY: z.stringbool().default(false),
   OTP_MAX_ATTEMPTS: int(1, 20).default(5),
   OTP_RESEND_SECONDS: int(0, 3600).default(30),
+  OTP_MAX_PER_HOUR: int(1, 1000).default(5),
+  OTP_MAX_FAILED_PER_DAY: int(1, 1000).default(10),
   OTP_HASH_SECRET: secret.optional(),
   JWT_PRIVATE_KEY: pem.optional(),
   JWT_ISSUER: z.string().min(1).default('cheershare'),
@@ -132,7 +134,10 @@ export function loadApiConfig(env: Env) {
     ...commonSections(e),
     jobEncryptionKey: secrets.JOB_ENCRYPTION_KEY,
     http: { host: e.HOST, port: e.PORT, trustProxy: e.TRUST_PROXY },
-    otp: { ttlSeconds: e.OTP_TTL_SECONDS, maxAttempts: e.OTP_MAX_ATTEMPTS, resendSeconds: e.OTP_RESEND_SECONDS },
+    otp: {
+      ttlSeconds: e.OTP_TTL_SECONDS, maxAttempts: e.OTP_MAX_ATTEMPTS, resendSeconds: e.OTP_RESEND_SECONDS,
+      maxPerHour: e.OTP_MAX_PER_HOUR, maxFailedPerDay: e.OTP_MAX_FAILED_PER_DAY,
+    },
     otpHashSecret: secrets.OTP_HASH_SECRET,
     jwt: {
       privateKeyPem: secrets.JWT_PRIVATE_KEY,

@@ -6,7 +6,7 @@ describe('config', () => {
   it('has development defaults that need no setup', () => {
     const config = loadApiConfig({});
     expect(config.http.port).toBe(3000);
-    expect(config.otp).toEqual({ ttlSeconds: 600, maxAttempts: 5, resendSeconds: 30 });
+    expect(config.otp).toEqual({ ttlSeconds: 600, maxAttempts: 5, resendSeconds: 30, maxPerHour: 5, maxFailedPerDay: 10 });
     expect(config.jwt.privateKeyPem).toBe(DEV_JWT_PRIVATE_KEY);
   });
 

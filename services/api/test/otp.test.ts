@@ -70,6 +70,37 @@ describe('POST /v1/auth/otp and /v1/auth/verify', () => {
     expect((await ask(email)).status).toBe(202);
   });
 
+  it('sends at most 5 codes per email per hour', async () => {
+    const email = uniqueEmail();
+    for (let i = 0; i < 5; i++) {
+      expect((await ask(email)).status).toBe(202);
+      clock.advance(31_000);
+    }
+    const refused = await ask(email);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe('too_many_codes');
+    const retry = Number(refused.headers.get('retry-after'));
+    expect(retry).toBeGreaterThan(3000);
+    clock.advance(retry * 1000);
+    expect((await ask(email)).status).toBe(202);
+  });
+
+  it('issues no new code after 10 wrong guesses in a day, so guessing cannot go on forever', async () => {
+    const email = uniqueEmail();
+    for (let round = 0; round < 2; round++) {
+      await ask(email);
+      const code = await api.codeFor(email);
+      for (let i = 0; i < 5; i++) expect((await verify(email, wrong(code))).status).toBe(401);
+      clock.advance(31_000);
+    }
+    const refused = await ask(email);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe('too_many_failures');
+    // The same answer for an address nobody has an account for: the limit is per email, not per user.
+    clock.advance(24 * 3600_000);
+    expect((await ask(email)).status).toBe(202);
+  });
+
   it('rejects a reused code', async () => {
     const email = uniqueEmail();
     await ask(email);

@@ -141,6 +141,8 @@ describe('scheduler', () => {
     const owner = await user();
     const email = uniqueEmail();
     await db().insertInto('otp_challenges').values([
+      { id: randomUUID(), email, code_hash: Buffer.alloc(32), created_at: new Date(now - 26 * 3600_000), expires_at: new Date(now - 25 * 3600_000) },
+      // Expired, but still part of today's record of codes sent to this email.
       { id: randomUUID(), email, code_hash: Buffer.alloc(32), created_at: old, expires_at: new Date(now - 2 * 3600_000) },
       { id: randomUUID(), email, code_hash: Buffer.alloc(32), created_at: new Date(), expires_at: new Date(now + 600_000) },
     ]).execute();
@@ -167,7 +169,7 @@ describe('scheduler', () => {
     // Earlier tests in this file deleted creatives too; the checks below name this test's own.
     expect(result).toMatchObject({ orphanFiles: 1, incompleteUploads: 1 });
     expect((result as { deletedCreatives: number }).deletedCreatives).toBeGreaterThanOrEqual(1);
-    expect(await db().selectFrom('otp_challenges').select('id').where('email', '=', email).execute()).toHaveLength(1);
+    expect(await db().selectFrom('otp_challenges').select('id').where('email', '=', email).execute()).toHaveLength(2);
     expect((await db().selectFrom('sessions').select('id').where('user_id', '=', owner).execute()).map((s) => s.id)).toEqual([live]);
     expect(await db().selectFrom('creatives').select('id').where('id', '=', gone).executeTakeFirst()).toBeUndefined();
     expect(await storage().stat(creativeKeys.upload(gone))).toBeNull();

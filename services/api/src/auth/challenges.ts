@@ -4,28 +4,61 @@ import { digestsEqual, generateOtpCode, hashOtpCode, type Db, type OtpChallenge 
 
 type Tx = Pick<Db, 'selectFrom' | 'insertInto' | 'updateTable' | 'deleteFrom'>;
 
+export interface IssueLimits {
+  /** Minimum spacing between two codes for one email. */
+  resendSeconds: number;
+  /** Codes one email may be sent per rolling hour. */
+  maxPerHour: number;
+  /** Wrong codes one email may accumulate per rolling 24 hours before no new code is issued. */
+  maxFailedPerDay: number;
+}
+
 export type CreateChallengeResult =
   | { ok: true; challengeId: string; code: string; expiresAt: Date }
-  | { ok: false; retryAfterSeconds: number };
+  | { ok: false; reason: 'resend_too_soon' | 'too_many_codes' | 'too_many_failures'; retryAfterSeconds: number };
+
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+
+/** Why `email` may not have a new code now, and for how long, or null when it may. */
+function refusal(history: { created_at: Date; attempts: number }[], limits: IssueLimits, now: number) {
+  const wait = (until: number) => Math.max(1, Math.ceil((until - now) / 1000));
+  const newest = history.at(-1);
+  if (newest && now - newest.created_at.getTime() < limits.resendSeconds * 1000) {
+    return { reason: 'resend_too_soon' as const, retryAfterSeconds: wait(newest.created_at.getTime() + limits.resendSeconds * 1000) };
+  }
+  const lastHour = history.filter((c) => now - c.created_at.getTime() < HOUR);
+  if (lastHour.length >= limits.maxPerHour) {
+    return { reason: 'too_many_codes' as const, retryAfterSeconds: wait(lastHour[0]!.created_at.getTime() + HOUR) };
+  }
+  // Every code has its own 5 attempts, so without this a patient attacker would get 5 more guesses
+  // per code forever. Wrong guesses are counted per email over a day, whoever asks.
+  let failed = history.reduce((n, c) => n + c.attempts, 0);
+  if (failed >= limits.maxFailedPerDay) {
+    for (const c of history) {
+      failed -= c.attempts;
+      if (failed < limits.maxFailedPerDay) return { reason: 'too_many_failures' as const, retryAfterSeconds: wait(c.created_at.getTime() + DAY) };
+    }
+  }
+  return null;
+}
 
 /**
- * Issues a new code for `email` unless one was issued less than `resendSeconds` ago. The newest
- * challenge of an email is the only live one, so creating this one retires every earlier code.
+ * Issues a new code for `email` within the issue limits. The newest challenge of an email is the
+ * only live one, so creating this one retires every earlier code.
  */
 export async function createChallenge(
   db: Db,
-  args: { email: string; name: string | null; secret: string; ttlSeconds: number; resendSeconds: number; now: Date },
+  args: { email: string; name: string | null; secret: string; ttlSeconds: number; limits: IssueLimits; now: Date },
 ): Promise<CreateChallengeResult> {
   const { email, now } = args;
   return db.transaction().execute(async (trx) => {
-    // Serialise requests for one email so two racing requests cannot both pass the resend check.
+    // Serialise requests for one email so two racing requests cannot both pass the limits.
     await sql`select pg_advisory_xact_lock(hashtextextended(${email}, 0))`.execute(trx);
-    const last = await trx.selectFrom('otp_challenges').select('created_at').where('email', '=', email)
-      .orderBy('created_at', 'desc').limit(1).executeTakeFirst();
-    const elapsedMs = last ? now.getTime() - last.created_at.getTime() : Infinity;
-    if (elapsedMs < args.resendSeconds * 1000) {
-      return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((args.resendSeconds * 1000 - elapsedMs) / 1000)) };
-    }
+    const history = await trx.selectFrom('otp_challenges').select(['created_at', 'attempts']).where('email', '=', email)
+      .where('created_at', '>', new Date(now.getTime() - DAY)).orderBy('created_at').execute();
+    const refused = refusal(history, args.limits, now.getTime());
+    if (refused) return { ok: false, ...refused };
     const challengeId = randomUUID();
     const code = generateOtpCode();
     const expiresAt = new Date(now.getTime() + args.ttlSeconds * 1000);

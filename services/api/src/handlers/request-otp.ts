@@ -8,19 +8,25 @@ import { EmailSchema, NameSchema } from './schemas.ts';
 
 const Body = z.object({ email: EmailSchema, name: NameSchema.optional() });
 
+const REFUSALS = {
+  resend_too_soon: 'A code was sent to this address moments ago.',
+  too_many_codes: 'Too many codes were sent to this address in the last hour.',
+  too_many_failures: 'Too many wrong codes were entered for this address today.',
+};
+
 /**
  * POST /v1/auth/otp: issue a code and queue its email. The answer is the same whether or not an
  * account exists; it is sent only once the job is durably in the queue.
  */
 export function handleRequestOtp({ db, emailQueue, config, clock }: Pick<Deps, 'db' | 'emailQueue' | 'config' | 'clock'>): RequestHandler {
-  const { ttlSeconds, resendSeconds } = config.otp;
+  const { ttlSeconds, resendSeconds, maxPerHour, maxFailedPerDay } = config.otp;
+  const limits = { resendSeconds, maxPerHour, maxFailedPerDay };
   return async (req, res) => {
     const { email, name } = Body.parse(req.body);
-    const result = await createChallenge(db, { email, name: name ?? null, secret: config.otpHashSecret, ttlSeconds, resendSeconds, now: clock.now() });
+    const result = await createChallenge(db, { email, name: name ?? null, secret: config.otpHashSecret, ttlSeconds, limits, now: clock.now() });
     if (!result.ok) {
-      throw new HttpError(429, 'resend_too_soon', `A code was sent recently; ask again in ${result.retryAfterSeconds} s.`, {
-        'Retry-After': String(result.retryAfterSeconds),
-      });
+      const retry = result.retryAfterSeconds;
+      throw new HttpError(429, result.reason, `${REFUSALS[result.reason]} Ask again in ${retry} s.`, { 'Retry-After': String(retry) });
     }
     const job = { challengeId: result.challengeId, sealedCode: seal(config.jobEncryptionKey, result.code, result.challengeId) };
     try {

@@ -11,7 +11,7 @@ function creativeIdOfKey(key: string): string | undefined {
 }
 
 /**
- * Periodic cleanup: expired codes, sessions expired or revoked past the retention, files and rows
+ * Periodic cleanup: codes older than a day, sessions expired or revoked past the retention, files and rows
  * of deleted creatives, files nothing refers to, and partial writes of aborted uploads. Everything
  * is keyed on age, so it is safe to run at any time and more than once.
  */
@@ -21,8 +21,9 @@ export function runCleanup({ db, storage, config, clock, logger }: Deps) {
     const hourAgo = new Date(now.getTime() - HOUR);
     const retention = new Date(now.getTime() - config.retention.sessionDays * 24 * HOUR);
 
-    // A challenge older than the newest of its email is dead anyway; past expiry + 1 h none is useful.
-    const codes = await db.deleteFrom('otp_challenges').where('expires_at', '<', hourAgo).executeTakeFirst();
+    // Challenges are the day's record of codes sent and wrong guesses per email (the API's issue
+    // limits read 24 h back); past that, and long expired (TTL is at most an hour), none is useful.
+    const codes = await db.deleteFrom('otp_challenges').where('created_at', '<', new Date(now.getTime() - 25 * HOUR)).executeTakeFirst();
     const sessions = await db.deleteFrom('sessions')
       .where((eb) => eb.or([eb('expires_at', '<', retention), eb('revoked_at', '<', retention)])).executeTakeFirst();
 
