@@ -21,11 +21,32 @@ function portAnswers(port: number): Promise<boolean> {
   });
 }
 
+let stopping = false;
+const children: ChildProcess[] = [];
+
+// Each service gets its own process group, so the terminal's Ctrl-C reaches only this script,
+// which relays one SIGTERM: a service that got both would take the second as "force exit".
 function run(name: string, entry: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, [entry], { cwd: root, env, stdio: 'inherit' });
-  child.once('exit', (code, signal) => say(`${name} exited (${signal ?? code})`));
+  const child = spawn(process.execPath, [entry], { cwd: root, env, stdio: 'inherit', detached: true });
+  child.once('exit', (code, signal) => {
+    say(`${name} exited (${signal ?? code})`);
+    if (!stopping) stop(`${name} stopped unexpectedly`);
+  });
   return child;
 }
+
+function stop(reason: string) {
+  if (stopping) {
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(1);
+  }
+  stopping = true;
+  say(`${reason}: draining services`);
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+}
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
 
 const env: NodeJS.ProcessEnv = { ...process.env };
 let inbox: SmtpSink | undefined;
@@ -50,24 +71,14 @@ if (migrated !== 0) {
   process.exit(1);
 }
 
-const children = [
+children.push(
   run('api', 'services/api/src/main.ts', env),
   run('mailer-worker', 'services/mailer-worker/src/main.ts', env),
   run('scheduler', 'services/scheduler/src/main.ts', env),
-];
-let stopping = false;
-function stop(signal: NodeJS.Signals) {
-  if (stopping) {
-    for (const c of children) c.kill('SIGKILL');
-    process.exit(1);
-  }
-  stopping = true;
-  say(`${signal}: draining services`);
-  for (const c of children) c.kill('SIGTERM');
-}
+);
 process.on('SIGINT', () => stop('SIGINT'));
 process.on('SIGTERM', () => stop('SIGTERM'));
 
 const codes = await Promise.all(children.map(async (c) => (c.exitCode ?? ((await once(c, 'exit')) as [number | null])[0])));
 await inbox?.close();
-process.exit(stopping && codes.every((c) => c === 0) ? 0 : 1);
+process.exit(codes.every((c) => c === 0) ? 0 : 1);

@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { isValidTimeZone } from './time.ts';
 import { DEV_JWT_PRIVATE_KEY, DEV_JOB_ENCRYPTION_KEY, DEV_OTP_HASH_SECRET } from './dev-secrets.ts';
@@ -25,9 +27,14 @@ const common = {
   EMAIL_BACKOFF_MS: int(10, 600_000).default(2_000),
 };
 
+// A relative UPLOAD_DIR means the same folder whichever directory a service was started from,
+// so the api and the scheduler always share it.
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const uploadDir = z.string().min(1).transform((dir) => resolve(REPO_ROOT, dir));
+
 const timeZone = z.string().refine(isValidTimeZone, 'must be an IANA time zone such as Europe/Paris or UTC');
 const storage = {
-  UPLOAD_DIR: z.string().min(1).default('uploads'),
+  UPLOAD_DIR: uploadDir.default('uploads'),
   APP_TIMEZONE: timeZone.default('UTC'),
 };
 
@@ -123,7 +130,7 @@ function commonSections(e: z.output<typeof apiSchema> | z.output<typeof mailerSc
 
 /** Configuration of services/api, parsed once from the environment. */
 export function loadApiConfig(env: Env) {
-  requireInProduction(env, ['DATABASE_URL', 'REDIS_URL']);
+  requireInProduction(env, ['DATABASE_URL', 'REDIS_URL', 'UPLOAD_DIR']);
   const e = parseEnv(apiSchema, env);
   const secrets = resolveSecrets(e.NODE_ENV, {
     JOB_ENCRYPTION_KEY: [e.JOB_ENCRYPTION_KEY, DEV_JOB_ENCRYPTION_KEY],

@@ -7,7 +7,8 @@ export type { Logger };
  * headers must never reach logs, even when a caller logs a whole body or error by mistake.
  */
 export const REDACT_PATHS = [
-  'code', '*.code', '*.*.code',
+  // Not `*.code`: that would also hide every error's code (ECONNREFUSED …).
+  'code', 'body.code', 'req.body.code', 'data.code', 'job.data.code', 'payload.code',
   'token', '*.token', 'access_token', '*.access_token', '*.*.access_token',
   'refresh_token', '*.refresh_token', '*.*.refresh_token',
   'authorization', '*.authorization', '*.*.authorization', 'req.headers.authorization',

@@ -21,7 +21,7 @@ describe('config', () => {
   });
 
   it('refuses to start in production with unset or development secrets, naming them', () => {
-    const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/app', REDIS_URL: 'redis://cache:6379' };
+    const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/app', REDIS_URL: 'redis://cache:6379', UPLOAD_DIR: '/srv/uploads' };
     expect(() => loadApiConfig(prod)).toThrow(/JOB_ENCRYPTION_KEY[\s\S]*OTP_HASH_SECRET[\s\S]*JWT_PRIVATE_KEY/);
     expect(() => loadApiConfig({ ...prod, JOB_ENCRYPTION_KEY: 'k'.repeat(32), OTP_HASH_SECRET: 's'.repeat(32), JWT_PRIVATE_KEY: DEV_JWT_PRIVATE_KEY }))
       .toThrow(/JWT_PRIVATE_KEY/);
@@ -29,6 +29,12 @@ describe('config', () => {
 
   it('requires the connection URLs in production', () => {
     expect(() => loadMailerConfig({ NODE_ENV: 'production' })).toThrow(/DATABASE_URL[\s\S]*REDIS_URL[\s\S]*SMTP_URL[\s\S]*MAIL_FROM/);
+  });
+
+  it('resolves a relative UPLOAD_DIR from the repository root, so every service shares it', () => {
+    const dir = loadApiConfig({ UPLOAD_DIR: 'uploads' }).storage.dir;
+    expect(dir).toBe(new URL('../../../uploads', import.meta.url).pathname);
+    expect(loadApiConfig({ UPLOAD_DIR: '/srv/files' }).storage.dir).toBe('/srv/files');
   });
 
   it('rejects a multi-line MAIL_FROM (header injection)', () => {

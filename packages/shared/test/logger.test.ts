@@ -22,6 +22,8 @@ describe('logger redaction', () => {
       expect(out).not.toContain(secret);
     }
     expect(out).toContain('[redacted]');
+    logger.error({ err: Object.assign(new Error('connect failed'), { code: 'ECONNREFUSED' }) }, 'error codes stay');
+    expect(text()).toContain('ECONNREFUSED');
     expect(out).toContain('a@b.c');
   });
 });

@@ -19,7 +19,7 @@ export interface ApiApp {
 /** The composition root of the API: builds every dependency from config. */
 export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: Clock; lifecycle: Deps['lifecycle'] }): ApiApp {
   const db = createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-api' });
-  const redis = createProducerConnection(config.redis);
+  const redis = createProducerConnection(config.redis, opts.logger);
   const emailQueue = createProducer(config.redis, QUEUES.email, redis, emailJobOptions(config.email));
   const creativesQueue = createProducer(config.redis, QUEUES.creatives, redis, creativeJobOptions());
   const deps: Deps = {
@@ -35,7 +35,8 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
   return {
     deps,
     async start() {
-      const http = createHttpServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, createServer(deps));
+      // requestTimeout bounds the whole body: long enough for a 10 MB upload on a slow uplink.
+      const http = createHttpServer({ requestTimeout: 300_000, headersTimeout: 10_000 }, createServer(deps));
       server = http;
       await new Promise<void>((resolve, reject) => {
         http.once('error', reject);

@@ -20,7 +20,7 @@ export function createMailerApp(config: MailerConfig, opts: { logger: Logger; cl
     db: createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-mailer' }),
     transport: createSmtpTransport({ url: config.smtp.url, timeoutMs: config.smtp.timeoutMs, maxConnections: config.concurrency }),
   };
-  const worker = createWorker(config.redis, QUEUES.email, makeEmailProcessor(deps), { concurrency: config.concurrency });
+  const worker = createWorker(config.redis, QUEUES.email, makeEmailProcessor(deps), { concurrency: config.concurrency }, logger);
   worker.on('completed', (job, result) => logger.info({ jobId: job.id, name: job.name, result }, 'email job done'));
   worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, error: err.message }, 'email job failed'));
   worker.on('error', (err) => logger.error({ err }, 'worker error'));

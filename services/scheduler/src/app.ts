@@ -22,7 +22,7 @@ export interface SchedulerApp {
 export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logger; clock?: Clock }): SchedulerApp {
   const { logger } = opts;
   restrictDecoders();
-  const redis = createProducerConnection(config.redis);
+  const redis = createProducerConnection(config.redis, logger);
   const deps: Deps = {
     config, logger,
     clock: opts.clock ?? systemClock,
@@ -32,8 +32,8 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
   };
   const maintenanceQueue = createProducer(config.redis, QUEUES.maintenance, redis, maintenanceJobOptions());
   const workers = [
-    createWorker(config.redis, QUEUES.creatives, makeCreativesProcessor(deps), { concurrency: config.concurrency }),
-    createWorker(config.redis, QUEUES.maintenance, makeMaintenanceProcessor(deps), { concurrency: 1 }),
+    createWorker(config.redis, QUEUES.creatives, makeCreativesProcessor(deps), { concurrency: config.concurrency }, logger),
+    createWorker(config.redis, QUEUES.maintenance, makeMaintenanceProcessor(deps), { concurrency: 1 }, logger),
   ];
   for (const worker of workers) {
     worker.on('failed', (job, err) => logger.warn({ queue: worker.name, jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, error: err.message }, 'job failed'));

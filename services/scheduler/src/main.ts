@@ -11,5 +11,10 @@ shutdown.add({ name: 'workers, queues, database', run: () => app.stop() });
 process.on('SIGTERM', () => shutdown.begin('SIGTERM'));
 process.on('SIGINT', () => shutdown.begin('SIGINT'));
 
-await app.start();
+try {
+  await app.start();
+} catch (err) {
+  logger.fatal({ err }, 'could not start: is Redis reachable? (REDIS_URL)');
+  process.exit(1);
+}
 logger.info({ concurrency: config.concurrency, timeZone: config.timeZone, schedules: config.schedules }, 'scheduler running');

@@ -105,6 +105,19 @@ describe('scheduler', () => {
     expect(await db().selectFrom('creatives').selectAll().where('id', '=', id).executeTakeFirstOrThrow()).toEqual(before);
   });
 
+  it('marks a creative rejected when its last attempt fails for a transient reason', async () => {
+    const id = await uploaded(await makeImage('png'), { enqueue: false });
+    // A directory where the upload should be: reading it fails with EISDIR, not "no such file".
+    await storage().delete(creativeKeys.upload(id));
+    await mkdir(join(uploadDir, creativeKeys.upload(id)));
+    const job = (attemptsMade: number) => ({ ...fakeJob('process', { creativeId: id }), attemptsMade, opts: { attempts: 5 } }) as unknown as Job;
+    await expect(makeCreativesProcessor(app.deps)(job(0))).rejects.toThrow(/EISDIR/);
+    expect((await db().selectFrom('creatives').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status).toBe('processing');
+    expect(await makeCreativesProcessor(app.deps)(job(4))).toEqual({ status: 'rejected' });
+    const row = await db().selectFrom('creatives').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ status: 'rejected', rejection_reason: expect.stringMatching(/upload it again/) });
+  });
+
   it('skips a creative deleted before it was processed', async () => {
     const id = await uploaded(await makeImage('png'), { enqueue: false });
     await db().updateTable('creatives').set({ deleted_at: new Date() }).where('id', '=', id).execute();
@@ -123,6 +136,16 @@ describe('scheduler', () => {
     const jobs = await app.deps.emailQueue.queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed']);
     const digests = jobs.filter((j) => j.name === 'creative-live' && (j.data as { day: string }).day === day);
     expect(digests.map((j) => j.id).sort()).toEqual([jobIds.creativeLive(a, day), jobIds.creativeLive(b, day)].sort());
+  });
+
+  it('digests the day a run was scheduled for, even when it runs after midnight', async () => {
+    const owner = await user();
+    const id = await uploaded(await makeImage('png'), { owner, scheduledOn: '2026-04-01', enqueue: false });
+    await db().updateTable('creatives').set({ status: 'ready' }).where('id', '=', id).execute();
+    // Meant for 09:00 on 1 April in Paris (07:00Z), picked up only on 2 April.
+    const late = { ...fakeJob('daily-digest', {}), timestamp: Date.parse('2026-04-01T06:59:00Z'), delay: 60_000 } as unknown as Job;
+    const result = await makeMaintenanceProcessor(app.deps)(late);
+    expect(result).toMatchObject({ day: '2026-04-01' });
   });
 
   it('sets up its job schedulers once, however many times or replicas start', async () => {

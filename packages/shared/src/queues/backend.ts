@@ -1,5 +1,6 @@
 import { Queue, Worker, type DefaultJobOptions, type Job, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import type { QueueName, JobData, JobName } from './jobs.ts';
 
 // The one place that knows queues live in Redis. A zero-setup mode (BullMQ's PostgreSQL backend)
@@ -30,15 +31,25 @@ export class QueueUnavailableError extends Error {
  * timer, so a request never hangs on a Redis that is down. (The offline queue stays on: BullMQ
  * issues its set-up commands before the first connect, and a refused one would break the queue.)
  */
-export function createProducerConnection(settings: QueueSettings): Redis {
+export function createProducerConnection(settings: QueueSettings, logger?: Logger): Redis {
   const redis = new Redis(settings.url, {
     maxRetriesPerRequest: 1,
     connectTimeout: 3_000,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   });
   // Reconnection is automatic; without a listener a lost connection would crash the process.
-  redis.on('error', () => {});
+  redis.on('error', reportConnectionErrors(logger));
   return redis;
+}
+
+/** Logs Redis connection trouble once, then at most every 30 s while it lasts. */
+function reportConnectionErrors(logger: Logger | undefined): (err: Error) => void {
+  let last = 0;
+  return (err) => {
+    if (!logger || Date.now() - last < 30_000) return;
+    last = Date.now();
+    logger.warn({ error: err.message }, 'redis connection error (retrying)');
+  };
 }
 
 export function createProducer<Q extends QueueName>(
@@ -77,9 +88,10 @@ export function createWorker(
   name: QueueName,
   processor: Processor,
   opts: Pick<WorkerOptions, 'concurrency' | 'lockDuration' | 'autorun'> = {},
+  logger?: Logger,
 ): Worker {
   const connection = new Redis(settings.url, { maxRetriesPerRequest: null });
-  connection.on('error', () => {});
+  connection.on('error', reportConnectionErrors(logger));
   const worker = new Worker(name, processor, { ...opts, connection: connection, prefix: settings.prefix });
   worker.on('closed', () => connection.disconnect());
   return worker;

@@ -8,8 +8,11 @@ import type { Deps } from '../deps.ts';
  * or a second scheduler replica, never sends a second email that day.
  */
 export function runDailyDigest({ db, emailQueue, config, clock, logger }: Deps) {
-  return async (_job: Job, { day }: JobData<'maintenance', 'daily-digest'>) => {
-    const target = day ?? dateIn(config.timeZone, clock.now());
+  return async (job: Job, { day }: JobData<'maintenance', 'daily-digest'>) => {
+    // The day the run was meant for, not the day it happens to run: a digest delayed past
+    // midnight (scheduler down at 09:00) still covers its own day.
+    const firesAt = job.timestamp ? job.timestamp + (job.delay || 0) : clock.now().getTime();
+    const target = day ?? dateIn(config.timeZone, new Date(Math.min(firesAt, clock.now().getTime())));
     const owners = await db.selectFrom('creatives').select('owner_id').distinct()
       .where('status', '=', 'ready').where('deleted_at', 'is', null).where('scheduled_on', '=', target).execute();
     for (const { owner_id: userId } of owners) {

@@ -16,12 +16,13 @@ export function processCreative({ db, storage, emailQueue, config, clock, logger
       .set({ status: 'rejected', rejection_reason: reason, processed_at: clock.now(), upload_key: null })
       .where('id', '=', id).where('status', '=', 'processing').execute();
     await emailQueue.add('creative-rejected', { creativeId: id }, { jobId: jobIds.creativeRejected(id) });
-    if (uploadKey) await storage.delete(uploadKey);
+    // Best effort: a file left here is unreferenced now, and cleanup removes it within the hour.
+    if (uploadKey) await storage.delete(uploadKey).catch((err: unknown) => logger.warn({ err, creativeId: id }, 'could not remove a rejected upload'));
     logger.info({ creativeId: id, reason }, 'creative rejected');
     return { status: 'rejected' };
   }
 
-  return async (job: Job, { creativeId }: JobData<'creatives', 'process'>): Promise<Result> => {
+  const attempt = async (job: Job, { creativeId }: JobData<'creatives', 'process'>): Promise<Result> => {
     const creative = await db.selectFrom('creatives').selectAll().where('id', '=', creativeId).executeTakeFirst();
     if (!creative || creative.deleted_at) return { status: 'gone' };
     if (creative.status === 'ready') return { status: 'ready' };
@@ -56,5 +57,18 @@ export function processCreative({ db, storage, emailQueue, config, clock, logger
     if (creative.upload_key) await storage.delete(creative.upload_key);
     logger.info({ creativeId, width: image.width, height: image.height, bytes: image.image.length }, 'creative ready');
     return { status: 'ready' };
+  };
+
+  // Transient trouble (storage, database) is retried; after the last attempt the creative is
+  // marked rejected rather than left "processing" forever with its upload kept.
+  return async (job: Job, data: JobData<'creatives', 'process'>): Promise<Result> => {
+    try {
+      return await attempt(job, data);
+    } catch (err) {
+      if (job.attemptsMade + 1 < (job.opts.attempts ?? 1)) throw err;
+      logger.error({ err, creativeId: data.creativeId }, 'creative processing failed on its last attempt');
+      const creative = await db.selectFrom('creatives').select('upload_key').where('id', '=', data.creativeId).executeTakeFirst();
+      return reject(data.creativeId, 'We could not process this image; please upload it again.', creative?.upload_key ?? null);
+    }
   };
 }
