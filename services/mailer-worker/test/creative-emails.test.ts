@@ -1,14 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createLogger, createProducer, createProducerConnection, emailJobOptions, jobIds, loadMailerConfig,
-  type CreativeStatus, type EmailDelivery, type MailerConfig, type Producer,
-} from '@cheershare/shared';
-import { startSmtpSink, testEnv, uniqueEmail, type ReceivedMail, type SmtpSink } from '@cheershare/shared/testing';
-import type { Redis } from 'ioredis';
-import { createMailerApp, type MailerApp } from '../src/app.ts';
+import { jobIds, type CreativeStatus } from '@cheershare/shared';
+import { uniqueEmail, type ReceivedMail, type SmtpSink } from '@cheershare/shared/testing';
 import { makeEmailProcessor } from '../src/processors/index.ts';
+import { startMailer, type MailerHarness } from './harness.ts';
 
 const DAY = '2031-05-17';
 
@@ -28,26 +23,15 @@ function part(mail: ReceivedMail, type: 'text/plain' | 'text/html'): string {
 }
 
 describe('creative emails', () => {
+  let h: MailerHarness;
   let sink: SmtpSink;
-  let config: MailerConfig;
-  let mailer: MailerApp;
-  let producer: Producer<'email'>;
-  let redis: Redis;
-
+  let mailer: MailerHarness['mailer'];
+  let producer: MailerHarness['producer'];
   beforeAll(async () => {
-    sink = await startSmtpSink();
-    config = loadMailerConfig(testEnv({ SMTP_URL: sink.url, EMAIL_BACKOFF_MS: '50', EMAIL_ATTEMPTS: '8' }));
-    mailer = createMailerApp(config, { logger: createLogger({ level: 'silent', name: 'creative-emails-test' }) });
-    redis = createProducerConnection(config.redis);
-    producer = createProducer(config.redis, 'email', redis, emailJobOptions(config.email));
+    h = await startMailer('creative-emails-test');
+    ({ sink, mailer, producer } = h);
   });
-  afterAll(async () => {
-    await mailer.stop();
-    await producer.queue.obliterate({ force: true });
-    await producer.close();
-    redis.disconnect();
-    await sink.close();
-  });
+  afterAll(() => h.close());
 
   async function addUser(email = uniqueEmail()): Promise<{ id: string; email: string }> {
     const row = await mailer.deps.db.insertInto('users').values({ email, name: null }).returning('id').executeTakeFirstOrThrow();
@@ -79,26 +63,7 @@ describe('creative emails', () => {
     return jobId;
   }
 
-  async function delivery(jobId: string, until: (d: EmailDelivery) => boolean, timeoutMs = 10_000): Promise<EmailDelivery> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const row = await mailer.deps.db.selectFrom('email_deliveries').selectAll().where('job_id', '=', jobId).executeTakeFirst();
-      if (row && until(row)) return row;
-      if (Date.now() > deadline) throw new Error(`delivery ${jobId}: ${JSON.stringify(row)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 
-  async function finishedJob(jobId: string): Promise<Job> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const job = await producer.queue.getJob(jobId);
-      const state = await job?.getState();
-      if (job && (state === 'completed' || state === 'failed')) return (await producer.queue.getJob(jobId)) as Job;
-      if (Date.now() > deadline) throw new Error(`job ${jobId} did not finish (state ${state})`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 
   it('sends one digest with the number of creatives going live that day', async () => {
     const user = await addUser();
@@ -118,7 +83,7 @@ describe('creative emails', () => {
     expect(text).not.toContain('other-day.png');
     expect(text).not.toContain('still-processing.png');
     expect(part(mail, 'text/html')).toContain('sunrise.png');
-    const row = await delivery(jobId, (d) => d.status === 'sent');
+    const row = await h.delivery(jobId, (d) => d.status === 'sent');
     expect(row).toMatchObject({ kind: 'creative-live', recipient: user.email, attempts: 1, last_error: null });
     expect(sink.attemptsFor(user.email)).toBe(1);
   });
@@ -127,17 +92,17 @@ describe('creative emails', () => {
     const user = await addUser();
     await addCreative(user.id, { status: 'ready' });
     const jobId = await enqueueDigest(user.id);
-    await delivery(jobId, (d) => d.status === 'sent');
-    const job = await finishedJob(jobId);
+    await h.delivery(jobId, (d) => d.status === 'sent');
+    const job = await h.finishedJob(jobId);
 
     expect(await makeEmailProcessor(mailer.deps)(job)).toEqual({ status: 'sent' });
     // Once BullMQ has forgotten the completed job, the same id can be queued again.
     await job.remove();
     await enqueueDigest(user.id);
-    expect(await (await finishedJob(jobId)).getState()).toBe('completed');
+    expect(await (await h.finishedJob(jobId)).getState()).toBe('completed');
 
     expect(sink.attemptsFor(user.email)).toBe(1);
-    expect((await delivery(jobId, () => true)).attempts).toBe(1);
+    expect((await h.delivery(jobId, () => true)).attempts).toBe(1);
   });
 
   it('skips the digest when no creative of the owner is ready that day any more', async () => {
@@ -146,16 +111,16 @@ describe('creative emails', () => {
     await addCreative(user.id, { status: 'processing' });
     await addCreative(user.id, { status: 'rejected', reason: 'not an image' });
     const jobId = await enqueueDigest(user.id);
-    const row = await delivery(jobId, (d) => d.status === 'skipped');
+    const row = await h.delivery(jobId, (d) => d.status === 'skipped');
     expect(row).toMatchObject({ kind: 'creative-live', recipient: user.email, attempts: 0 });
     expect(row.last_error).toMatch(/no ready creatives/);
-    expect(await (await finishedJob(jobId)).getState()).toBe('completed');
+    expect(await (await h.finishedJob(jobId)).getState()).toBe('completed');
     expect(sink.attemptsFor(user.email)).toBe(0);
   });
 
   it('skips the digest of a user who no longer exists', async () => {
     const jobId = await enqueueDigest(randomUUID());
-    const row = await delivery(jobId, (d) => d.status === 'skipped');
+    const row = await h.delivery(jobId, (d) => d.status === 'skipped');
     expect(row).toMatchObject({ recipient: '', last_error: 'user no longer exists' });
   });
 
@@ -171,7 +136,7 @@ describe('creative emails', () => {
       expect(body).toContain(DAY);
       expect(body).toContain('holiday.gif');
     }
-    const row = await delivery(jobId, (d) => d.status === 'sent');
+    const row = await h.delivery(jobId, (d) => d.status === 'sent');
     expect(row).toMatchObject({ kind: 'creative-rejected', recipient: user.email, attempts: 1 });
   });
 
@@ -179,11 +144,11 @@ describe('creative emails', () => {
     const user = await addUser();
     const deleted = await addCreative(user.id, { status: 'rejected', reason: 'too large', deleted: true });
     const ready = await addCreative(user.id, { status: 'ready' });
-    const deletedRow = await delivery(await enqueueRejection(deleted), (d) => d.status === 'skipped');
+    const deletedRow = await h.delivery(await enqueueRejection(deleted), (d) => d.status === 'skipped');
     expect(deletedRow).toMatchObject({ recipient: user.email, last_error: 'creative was deleted' });
-    const readyRow = await delivery(await enqueueRejection(ready), (d) => d.status === 'skipped');
+    const readyRow = await h.delivery(await enqueueRejection(ready), (d) => d.status === 'skipped');
     expect(readyRow.last_error).toMatch(/not rejected/);
-    const goneRow = await delivery(await enqueueRejection(randomUUID()), (d) => d.status === 'skipped');
+    const goneRow = await h.delivery(await enqueueRejection(randomUUID()), (d) => d.status === 'skipped');
     expect(goneRow.last_error).toBe('creative no longer exists');
     expect(sink.attemptsFor(user.email)).toBe(0);
   });
@@ -220,10 +185,10 @@ describe('creative emails', () => {
     await addCreative(user.id, { status: 'ready' });
     sink.planFor(user.email, { reject: 550, message: 'mailbox unavailable' });
     const jobId = await enqueueDigest(user.id);
-    const job = await finishedJob(jobId);
+    const job = await h.finishedJob(jobId);
     expect(await job.getState()).toBe('failed');
     expect(job.attemptsMade).toBe(1);
-    const row = await delivery(jobId, (d) => d.status === 'failed');
+    const row = await h.delivery(jobId, (d) => d.status === 'failed');
     expect(row.attempts).toBe(1);
     expect(row.last_error).toContain('550');
     expect(sink.attemptsFor(user.email)).toBe(1);

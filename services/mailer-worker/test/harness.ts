@@ -1,0 +1,61 @@
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  createLogger, createProducer, createProducerConnection, emailJobOptions, loadMailerConfig,
+  type EmailDelivery, type MailerConfig, type Producer,
+} from '@cheershare/shared';
+import { startSmtpSink, testEnv, type SmtpSink } from '@cheershare/shared/testing';
+import { createMailerApp, type MailerApp } from '../src/app.ts';
+
+export interface MailerHarness {
+  sink: SmtpSink;
+  config: MailerConfig;
+  mailer: MailerApp;
+  /** Produces to the same queue the mailer consumes, as the api and scheduler do. */
+  producer: Producer<'email'>;
+  /** Waits until the delivery row of `jobId` satisfies `until`. */
+  delivery(jobId: string, until: (d: EmailDelivery) => boolean, timeoutMs?: number): Promise<EmailDelivery>;
+  /** Waits until the job is completed or failed, and returns it as stored then. */
+  finishedJob(jobId: string): Promise<Job>;
+  close(): Promise<void>;
+}
+
+/** The real mailer worker against this run's PostgreSQL and Redis and an in-process SMTP server. */
+export async function startMailer(name: string): Promise<MailerHarness> {
+  const sink = await startSmtpSink();
+  const config = loadMailerConfig(testEnv({ SMTP_URL: sink.url, EMAIL_BACKOFF_MS: '50', EMAIL_ATTEMPTS: '8' }));
+  const mailer = createMailerApp(config, { logger: createLogger({ level: 'silent', name }) });
+  const redis: Redis = createProducerConnection(config.redis);
+  const producer = createProducer(config.redis, 'email', redis, emailJobOptions(config.email));
+  const pause = () => new Promise((r) => setTimeout(r, 50));
+
+  return {
+    sink, config, mailer, producer,
+    async delivery(jobId, until, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const row = await mailer.deps.db.selectFrom('email_deliveries').selectAll().where('job_id', '=', jobId).executeTakeFirst();
+        if (row && until(row)) return row;
+        if (Date.now() > deadline) throw new Error(`delivery ${jobId}: ${JSON.stringify(row)}`);
+        await pause();
+      }
+    },
+    async finishedJob(jobId) {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const state = await (await producer.queue.getJob(jobId))?.getState();
+        // Read the job again once final: a copy fetched before may predate the outcome.
+        if (state === 'completed' || state === 'failed') return (await producer.queue.getJob(jobId)) as Job;
+        if (Date.now() > deadline) throw new Error(`job ${jobId} did not finish (state ${state})`);
+        await pause();
+      }
+    },
+    async close() {
+      await mailer.stop();
+      await producer.queue.obliterate({ force: true });
+      await producer.close();
+      redis.disconnect();
+      await sink.close();
+    },
+  };
+}
