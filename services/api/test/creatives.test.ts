@@ -127,6 +127,28 @@ describe('creatives API', () => {
       expect(await storedFiles()).toEqual(files);
     });
 
+    it('an upload the client abandons half-way', async () => {
+      const { request } = await import('node:http');
+      const [filesBefore, rowsBefore] = [await storedFiles(), await rowCount()];
+      const boundary = 'cheershare-abort';
+      const head = `--${boundary}\r\nContent-Disposition: form-data; name="scheduled_on"\r\n\r\n${today}\r\n`
+        + `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n\r\n`;
+      const req = request(`${api.base}/v1/creatives`, {
+        method: 'POST',
+        headers: { 'authorization': `Bearer ${alice.token}`, 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(5_000_000) },
+      });
+      req.on('error', () => {});
+      req.write(head);
+      req.write(png);
+      req.write(Buffer.alloc(256 * 1024, 7));
+      await new Promise((r) => setTimeout(r, 300));
+      req.destroy();
+      await expect.poll(async () => [...await storedFiles(), String(await rowCount())], { timeout: 5_000 })
+        .toEqual([...filesBefore, String(rowsBefore)]);
+      const incomplete = await import('node:fs/promises').then((fs) => fs.readdir(`${api.app.deps.config.storage.dir}/.incomplete`).catch(() => []));
+      expect(incomplete).toEqual([]);
+    });
+
     it('an upload without a token', async () => {
       expect((await api.request('POST', '/v1/creatives', { body: form({ file: png, scheduled_on: today }) })).status).toBe(401);
     });
