@@ -48,6 +48,15 @@ process.on('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
+/** The text/plain part of a message, quoted-printable undone: what a mail client would show. */
+function plainText(raw: string): string {
+  const start = raw.indexOf('Content-Type: text/plain');
+  const body = start < 0 ? raw : raw.slice(raw.indexOf('\r\n\r\n', start) + 4);
+  const part = body.split(/\r?\n--/)[0] ?? '';
+  const bytes = part.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  return Buffer.from(bytes, 'latin1').toString('utf8').trim();
+}
+
 const env: NodeJS.ProcessEnv = { ...process.env };
 let inbox: SmtpSink | undefined;
 if (!env.SMTP_URL && !(await portAnswers(1025))) {
@@ -57,8 +66,7 @@ if (!env.SMTP_URL && !(await portAnswers(1025))) {
   let shown = 0;
   setInterval(() => {
     for (const mail of inbox!.mails.slice(shown)) {
-      const text = mail.raw.split(/\r?\n\r?\n/).slice(1).join('\n').replace(/=\r?\n/g, '');
-      process.stdout.write(`\n[dev inbox] to ${mail.to.join(', ')}: ${mail.headers.get('subject')}\n${text.split('\n').slice(0, 12).join('\n')}\n\n`);
+      process.stdout.write(`\n[dev inbox] to ${mail.to.join(', ')}: ${mail.headers.get('subject')}\n${plainText(mail.raw)}\n\n`);
     }
     shown = inbox!.mails.length;
   }, 200).unref();

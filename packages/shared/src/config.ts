@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { isValidTimeZone } from './time.ts';
+import { canonicalTimeZone, isValidTimeZone } from './time.ts';
 import { DEV_JWT_PRIVATE_KEY, DEV_JOB_ENCRYPTION_KEY, DEV_OTP_HASH_SECRET } from './dev-secrets.ts';
 
 /** Thrown when the environment does not describe a runnable process. The message names every bad variable. */
@@ -32,9 +32,10 @@ const common = {
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const uploadDir = z.string().min(1).transform((dir) => resolve(REPO_ROOT, dir));
 
-const timeZone = z.string().refine(isValidTimeZone, 'must be an IANA time zone such as Europe/Paris or UTC');
+const timeZone = z.string().refine(isValidTimeZone, 'must be an IANA time zone such as Europe/Paris or UTC').transform(canonicalTimeZone);
 const storage = {
-  UPLOAD_DIR: uploadDir.default('uploads'),
+  // prefault, not default: zod 4 returns a default as output as is, skipping the transform.
+  UPLOAD_DIR: uploadDir.prefault('storage'),
   APP_TIMEZONE: timeZone.default('UTC'),
 };
 

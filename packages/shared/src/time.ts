@@ -9,6 +9,11 @@ export function isValidTimeZone(tz: string): boolean {
   }
 }
 
+/** The runtime's canonical spelling of a valid zone (`europe/paris` → `Europe/Paris`). */
+export function canonicalTimeZone(tz: string): string {
+  return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
+}
+
 /** The calendar date (`YYYY-MM-DD`) of instant `now` in time zone `tz`. */
 export function dateIn(tz: string, now: Date): string {
   const parts = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(now);

@@ -32,8 +32,9 @@ describe('config', () => {
   });
 
   it('resolves a relative UPLOAD_DIR from the repository root, so every service shares it', () => {
-    const dir = loadApiConfig({ UPLOAD_DIR: 'uploads' }).storage.dir;
-    expect(dir).toBe(new URL('../../../uploads', import.meta.url).pathname);
+    const dir = loadApiConfig({ UPLOAD_DIR: 'files' }).storage.dir;
+    expect(dir).toBe(new URL('../../../files', import.meta.url).pathname);
+    expect(loadApiConfig({}).storage.dir).toBe(new URL('../../../storage', import.meta.url).pathname);
     expect(loadApiConfig({ UPLOAD_DIR: '/srv/files' }).storage.dir).toBe('/srv/files');
   });
 

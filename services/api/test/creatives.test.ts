@@ -266,6 +266,10 @@ describe('creatives API', () => {
       expect(dateIn('Pacific/Kiritimati', new Date('2026-03-08T02:00:00Z'))).toBe('2026-03-08');
     });
 
+    it('answers with the canonical spelling of the zone', async () => {
+      expect((await feed('2026-03-08T02:00:00Z', 'europe/paris')).body.timezone).toBe('Europe/Paris');
+    });
+
     it.each(['Mars/Olympus', 'not a zone', '../../etc/passwd', 'x'.repeat(100)])('rejects the invalid zone %s with 400', async (tz) => {
       const res = await feed('2026-03-08T02:00:00Z', tz);
       expect(res.status).toBe(400);

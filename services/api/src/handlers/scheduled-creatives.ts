@@ -1,11 +1,11 @@
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
-import { addDays, dateIn, isValidTimeZone } from '@cheershare/shared';
+import { addDays, canonicalTimeZone, dateIn, isValidTimeZone } from '@cheershare/shared';
 import type { Deps } from '../deps.ts';
 import { listScheduled } from '../creatives/queries.ts';
 import { presentPublicCreative } from '../creatives/present.ts';
 
-const Query = z.object({ tz: z.string().refine(isValidTimeZone, 'must be an IANA time zone such as Europe/Paris').optional() });
+const Query = z.object({ tz: z.string().refine(isValidTimeZone, 'must be an IANA time zone such as Europe/Paris').transform(canonicalTimeZone).optional() });
 
 /**
  * GET /v1/creatives/scheduled?tz=Area/City: every user's ready creatives going live today and
