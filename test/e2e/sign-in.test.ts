@@ -19,10 +19,7 @@ describe('sign-in, end to end (api + mailer-worker as processes, real SMTP)', ()
   beforeAll(async () => {
     stack = await startStack();
   });
-  afterAll(async () => {
-    const codes = await stack?.stop();
-    return codes;
-  });
+  afterAll(() => stack?.stop());
 
   it('signs a new user in with the emailed code and calls authenticated endpoints', async () => {
     const email = uniqueEmail();

@@ -80,4 +80,3 @@ export async function startApi(opts: { env?: Record<string, string>; clock?: Clo
   return api;
 }
 
-export { jobIds, createLogger };

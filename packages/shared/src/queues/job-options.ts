@@ -1,34 +1,28 @@
 import type { DefaultJobOptions } from 'bullmq';
 
-/**
- * Email jobs: exponential backoff with jitter over several attempts (transient SMTP trouble),
- * completed jobs kept briefly, failed ones kept for operators.
- */
-export function emailJobOptions(settings: { attempts: number; backoffMs: number }): DefaultJobOptions {
+const DAY = 24 * 3600;
+
+/** Retries with exponential backoff and jitter; completed jobs kept briefly, failed ones for operators. */
+function retried(attempts: number, delayMs: number, keepCompletedDays = 1, keepCompleted = 1000): DefaultJobOptions {
   return {
-    attempts: settings.attempts,
-    backoff: { type: 'exponential', delay: settings.backoffMs, jitter: 0.5 },
-    removeOnComplete: { age: 24 * 3600, count: 1000 },
-    removeOnFail: { age: 14 * 24 * 3600 },
+    attempts,
+    backoff: { type: 'exponential', delay: delayMs, jitter: 0.5 },
+    removeOnComplete: { age: keepCompletedDays * DAY, count: keepCompleted },
+    removeOnFail: { age: 14 * DAY },
   };
+}
+
+/** Email jobs: several attempts for transient SMTP trouble. */
+export function emailJobOptions(settings: { attempts: number; backoffMs: number }): DefaultJobOptions {
+  return retried(settings.attempts, settings.backoffMs);
 }
 
 /** Creative processing: a few retries for transient trouble (storage, database); bad images are not retried. */
 export function creativeJobOptions(): DefaultJobOptions {
-  return {
-    attempts: 5,
-    backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
-    removeOnComplete: { age: 24 * 3600, count: 1000 },
-    removeOnFail: { age: 14 * 24 * 3600 },
-  };
+  return retried(5, 1_000);
 }
 
 /** Recurring maintenance: retried a little; the next run catches up anyway. */
 export function maintenanceJobOptions(): DefaultJobOptions {
-  return {
-    attempts: 3,
-    backoff: { type: 'exponential', delay: 5_000, jitter: 0.5 },
-    removeOnComplete: { age: 7 * 24 * 3600, count: 200 },
-    removeOnFail: { age: 14 * 24 * 3600 },
-  };
+  return retried(3, 5_000, 7, 200);
 }
