@@ -1,9 +1,9 @@
-// Once per `vitest run`: find PostgreSQL and Redis, give the run its own migrated database and
-// queue prefix, and remove both afterwards.
+// Once per `vitest run`: find PostgreSQL and the queue store (Redis, or BullMQ's PostgreSQL
+// backend), give the run its own migrated database and queue prefix, and remove both afterwards.
 import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
-import { createDatabase, migrateToLatest } from '@cheershare/shared';
-import { createTestDatabase, deleteRedisPrefix, dropTestDatabase, resolveTestServices } from '@cheershare/shared/testing';
+import { createDatabase, dropQueueNamespaces, migrateToLatest, queueSchemaOf } from '@cheershare/shared';
+import { createTestDatabase, dropTestDatabase, resolveTestServices } from '@cheershare/shared/testing';
 
 export default async function setup(project: TestProject) {
   const services = await resolveTestServices(process.env);
@@ -18,13 +18,15 @@ export default async function setup(project: TestProject) {
   }
   const queuePrefix = `cstest-${runId}`;
   project.provide('databaseUrl', databaseUrl);
-  project.provide('redisUrl', services.redisUrl);
+  project.provide('redisUrl', services.redisUrl ?? '');
   project.provide('queuePrefix', queuePrefix);
-  process.stdout.write(`test services: PostgreSQL from ${services.source.postgres}, Redis from ${services.source.redis}; database ${dbName}\n`);
+  process.stdout.write(`test services: PostgreSQL from ${services.source.postgres}; queues on ${services.source.queues}; database ${dbName}\n`);
 
   return async () => {
+    // On PostgreSQL the queues live in the run's database, which goes with it.
+    if (services.redisUrl) await dropQueueNamespaces({ kind: 'redis', url: services.redisUrl, prefix: queuePrefix });
+    else await dropQueueNamespaces({ kind: 'postgres', url: databaseUrl, schema: queueSchemaOf(queuePrefix) });
     await dropTestDatabase(services.postgresUrl, dbName);
-    await deleteRedisPrefix(services.redisUrl, queuePrefix);
     await services.stop();
   };
 }

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { dateIn } from '@cheershare/shared';
-import { Queue } from 'bullmq';
+import { createQueueClient, dateIn, loadSchedulerConfig } from '@cheershare/shared';
 import { hostileFiles, makeImage, startService, uniqueEmail } from '@cheershare/shared/testing';
 import { SCHEDULER_ENTRY, startStack, type Stack } from './stack.ts';
 
@@ -101,11 +100,11 @@ describe('creatives, end to end (api + scheduler + mailer-worker as processes)',
     expect(await s.scheduler!.stop('SIGTERM')).toBe(0);
     const restarted = startService(SCHEDULER_ENTRY, s.env);
     await restarted.waitForLog((l) => l.msg === 'scheduler running');
-    const queue = new Queue('maintenance', { connection: { url: s.env.REDIS_URL! }, prefix: s.env.QUEUE_PREFIX! });
+    const queues = createQueueClient(loadSchedulerConfig(s.env).queue);
     try {
-      expect((await queue.getJobSchedulers()).map((j) => j.key).sort()).toEqual(['cleanup', 'daily-digest']);
+      expect((await queues.producer('maintenance', {}).schedulerIds()).sort()).toEqual(['cleanup', 'daily-digest']);
     } finally {
-      await queue.close();
+      await queues.close();
       expect(await restarted.stop('SIGTERM')).toBe(0);
     }
   });

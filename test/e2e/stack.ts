@@ -26,7 +26,7 @@ export interface Stack {
 /** The real entry points as child processes, sharing this test's database, queue prefix and SMTP sink. */
 export async function startStack(extra: Record<string, string> = {}, opts: { scheduler?: boolean } = {}): Promise<Stack> {
   const sink = await startSmtpSink();
-  const env = testEnv({
+  const env = await testEnv({
     LOG_LEVEL: 'info', SMTP_URL: sink.url, HOST: '127.0.0.1', PORT: '0',
     OTP_RESEND_SECONDS: '0', EMAIL_BACKOFF_MS: '100', SHUTDOWN_GRACE_MS: '15000',
     UPLOAD_DIR: mkdtempSync(join(tmpdir(), 'cheershare-e2e-')),

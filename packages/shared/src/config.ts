@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { canonicalTimeZone, isValidTimeZone } from './time.ts';
 import { DEV_JWT_PRIVATE_KEY, DEV_JOB_ENCRYPTION_KEY, DEV_OTP_HASH_SECRET } from './dev-secrets.ts';
+import { queueSchemaOf, type QueueSettings } from './queues/backend.ts';
 
 /** Thrown when the environment does not describe a runnable process. The message names every bad variable. */
 export class ConfigError extends Error {
@@ -18,8 +19,12 @@ const common = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/cheershare'),
   DATABASE_POOL_MAX: int(1, 100).default(10),
-  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('cheershare'),
+  // Queues: Redis when REDIS_URL is set (or QUEUE_BACKEND=redis), otherwise BullMQ's PostgreSQL
+  // backend in QUEUE_DATABASE_URL (default: DATABASE_URL's database).
+  QUEUE_BACKEND: z.enum(['redis', 'postgres']).optional(),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  QUEUE_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,56}$/, 'must be 1 to 56 letters, digits, _ or -').default('cheershare'),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(20_000),
   OTP_TTL_SECONDS: int(1, 3600).default(600),
   JOB_ENCRYPTION_KEY: secret.optional(),
@@ -81,7 +86,10 @@ const schedulerSchema = z.object({
   SESSION_RETENTION_DAYS: int(0, 3650).default(7),
 });
 
-const migrateSchema = z.object({ NODE_ENV: common.NODE_ENV, LOG_LEVEL: common.LOG_LEVEL, DATABASE_URL: common.DATABASE_URL });
+const migrateSchema = z.object({
+  NODE_ENV: common.NODE_ENV, LOG_LEVEL: common.LOG_LEVEL, DATABASE_URL: common.DATABASE_URL,
+  QUEUE_BACKEND: common.QUEUE_BACKEND, REDIS_URL: common.REDIS_URL, QUEUE_DATABASE_URL: common.QUEUE_DATABASE_URL, QUEUE_PREFIX: common.QUEUE_PREFIX,
+});
 
 type Env = Record<string, string | undefined>;
 
@@ -109,12 +117,24 @@ function resolveSecrets<K extends string>(nodeEnv: string, secrets: Record<K, [v
   return Object.fromEntries(entries.map(([name, [value, dev]]) => [name, value ?? dev])) as Record<K, string>;
 }
 
+/**
+ * Production names every connection explicitly. Queues on PostgreSQL are a choice to make with
+ * QUEUE_BACKEND=postgres, never the silent result of a forgotten REDIS_URL.
+ */
 function requireInProduction(env: Env, names: string[]): void {
   if (env.NODE_ENV !== 'production') return;
-  const missing = names.filter((n) => !env[n]);
-  if (missing.length > 0) {
-    throw new ConfigError(`invalid environment:\n${missing.map((n) => `  ${n}: required when NODE_ENV=production`).join('\n')}`);
-  }
+  const missing = names.filter((n) => !env[n]).map((n) => `  ${n}: required when NODE_ENV=production`);
+  if (!env.REDIS_URL && env.QUEUE_BACKEND !== 'postgres') missing.splice(env.DATABASE_URL ? 0 : 1, 0, '  REDIS_URL: required when NODE_ENV=production (or set QUEUE_BACKEND=postgres)');
+  if (missing.length > 0) throw new ConfigError(`invalid environment:\n${missing.join('\n')}`);
+}
+
+type QueueEnv = { QUEUE_BACKEND?: 'redis' | 'postgres' | undefined; REDIS_URL?: string | undefined; QUEUE_DATABASE_URL?: string | undefined; DATABASE_URL: string; QUEUE_PREFIX: string };
+
+function queueSettings(e: QueueEnv): QueueSettings {
+  const kind = e.QUEUE_BACKEND ?? (e.REDIS_URL ? 'redis' : 'postgres');
+  return kind === 'redis'
+    ? { kind, url: e.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: e.QUEUE_PREFIX }
+    : { kind, url: e.QUEUE_DATABASE_URL ?? e.DATABASE_URL, schema: queueSchemaOf(e.QUEUE_PREFIX) };
 }
 
 function commonSections(e: z.output<typeof apiSchema> | z.output<typeof mailerSchema> | z.output<typeof schedulerSchema>) {
@@ -122,7 +142,7 @@ function commonSections(e: z.output<typeof apiSchema> | z.output<typeof mailerSc
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
     database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
-    redis: { url: e.REDIS_URL, prefix: e.QUEUE_PREFIX },
+    queue: queueSettings(e),
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     otpTtlSeconds: e.OTP_TTL_SECONDS,
     email: { attempts: e.EMAIL_ATTEMPTS, backoffMs: e.EMAIL_BACKOFF_MS },
@@ -131,7 +151,7 @@ function commonSections(e: z.output<typeof apiSchema> | z.output<typeof mailerSc
 
 /** Configuration of services/api, parsed once from the environment. */
 export function loadApiConfig(env: Env) {
-  requireInProduction(env, ['DATABASE_URL', 'REDIS_URL', 'UPLOAD_DIR']);
+  requireInProduction(env, ['DATABASE_URL', 'UPLOAD_DIR']);
   const e = parseEnv(apiSchema, env);
   const secrets = resolveSecrets(e.NODE_ENV, {
     JOB_ENCRYPTION_KEY: [e.JOB_ENCRYPTION_KEY, DEV_JOB_ENCRYPTION_KEY],
@@ -162,7 +182,7 @@ export function loadApiConfig(env: Env) {
 
 /** Configuration of services/mailer-worker, parsed once from the environment. */
 export function loadMailerConfig(env: Env) {
-  requireInProduction(env, ['DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'MAIL_FROM']);
+  requireInProduction(env, ['DATABASE_URL', 'SMTP_URL', 'MAIL_FROM']);
   const e = parseEnv(mailerSchema, env);
   const secrets = resolveSecrets(e.NODE_ENV, { JOB_ENCRYPTION_KEY: [e.JOB_ENCRYPTION_KEY, DEV_JOB_ENCRYPTION_KEY] });
   return {
@@ -175,7 +195,7 @@ export function loadMailerConfig(env: Env) {
 
 /** Configuration of services/scheduler, parsed once from the environment. */
 export function loadSchedulerConfig(env: Env) {
-  requireInProduction(env, ['DATABASE_URL', 'REDIS_URL', 'UPLOAD_DIR']);
+  requireInProduction(env, ['DATABASE_URL', 'UPLOAD_DIR']);
   const e = parseEnv(schedulerSchema, env);
   return {
     ...commonSections(e),
@@ -192,7 +212,7 @@ export function loadSchedulerConfig(env: Env) {
 export function loadMigrateConfig(env: Env) {
   requireInProduction(env, ['DATABASE_URL']);
   const e = parseEnv(migrateSchema, env);
-  return { env: e.NODE_ENV, logLevel: e.LOG_LEVEL, database: { url: e.DATABASE_URL } };
+  return { env: e.NODE_ENV, logLevel: e.LOG_LEVEL, database: { url: e.DATABASE_URL }, queue: queueSettings(e) };
 }
 
 export type ApiConfig = ReturnType<typeof loadApiConfig>;

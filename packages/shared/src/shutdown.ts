@@ -63,3 +63,19 @@ export function createShutdown(opts: { logger: Logger; graceMs: number; exit: (c
     },
   };
 }
+
+/**
+ * Begins the drain on SIGTERM and SIGINT, and when the runner that started this process (`npm
+ * start`) goes away however it ended, even killed: its IPC channel then closes. So a service never
+ * outlives its runner and the next start never finds the ports taken.
+ */
+export function drainOnStopSignals(shutdown: Shutdown, proc: NodeJS.Process): void {
+  proc.on('SIGTERM', () => shutdown.begin('SIGTERM'));
+  proc.on('SIGINT', () => shutdown.begin('SIGINT'));
+  if (proc.send) proc.on('disconnect', () => shutdown.begin('runner exited'));
+}
+
+/** Tells the runner that started this process (if any) that it is ready, and where. */
+export function reportReady(proc: NodeJS.Process, details: Record<string, unknown> = {}): void {
+  proc.send?.({ type: 'ready', ...details });
+}

@@ -31,6 +31,20 @@ describe('config', () => {
     expect(() => loadMailerConfig({ NODE_ENV: 'production' })).toThrow(/DATABASE_URL[\s\S]*REDIS_URL[\s\S]*SMTP_URL[\s\S]*MAIL_FROM/);
   });
 
+  it('puts the queues on Redis when REDIS_URL is set, otherwise on PostgreSQL in the app database', () => {
+    expect(loadApiConfig({ REDIS_URL: 'redis://cache:6379', QUEUE_PREFIX: 'app' }).queue).toEqual({ kind: 'redis', url: 'redis://cache:6379', prefix: 'app' });
+    expect(loadApiConfig({ DATABASE_URL: 'postgres://db/app', QUEUE_PREFIX: 'My-App' }).queue).toEqual({ kind: 'postgres', url: 'postgres://db/app', schema: 'my_app' });
+    expect(loadApiConfig({ QUEUE_DATABASE_URL: 'postgres://jobs/q' }).queue).toMatchObject({ kind: 'postgres', url: 'postgres://jobs/q' });
+    expect(loadApiConfig({ QUEUE_BACKEND: 'postgres', REDIS_URL: 'redis://cache:6379' }).queue.kind).toBe('postgres');
+    expect(() => loadApiConfig({ QUEUE_BACKEND: 'kafka' })).toThrow(/QUEUE_BACKEND/);
+  });
+
+  it('in production, queues on PostgreSQL must be chosen, not the result of a forgotten REDIS_URL', () => {
+    const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/app', SMTP_URL: 'smtp://mx:25', MAIL_FROM: 'a@b.c', JOB_ENCRYPTION_KEY: 'k'.repeat(32) };
+    expect(() => loadMailerConfig(prod)).toThrow(/REDIS_URL: required .*QUEUE_BACKEND=postgres/);
+    expect(loadMailerConfig({ ...prod, QUEUE_BACKEND: 'postgres' }).queue.kind).toBe('postgres');
+  });
+
   it('resolves a relative UPLOAD_DIR from the repository root, so every service shares it', () => {
     const dir = loadApiConfig({ UPLOAD_DIR: 'files' }).storage.dir;
     expect(dir).toBe(new URL('../../../files', import.meta.url).pathname);

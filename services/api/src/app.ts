@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  createDatabase, createLocalStorage, createProducer, createProducerConnection, creativeJobOptions, emailJobOptions, QUEUES, systemClock,
+  createDatabase, createLocalStorage, createQueueClient, creativeJobOptions, emailJobOptions, QUEUES, systemClock,
   type ApiConfig, type Clock, type Logger,
 } from '@cheershare/shared';
 import type { Deps } from './deps.ts';
@@ -12,18 +12,18 @@ export interface ApiApp {
   deps: Deps;
   /** Listens on config.http; resolves with the bound port. */
   start(): Promise<number>;
-  /** Stops accepting, lets in-flight requests finish, then closes queue, Redis and the pool. */
+  /** Stops accepting, lets in-flight requests finish, then closes the queues and the pool. */
   stop(): Promise<void>;
 }
 
 /** The composition root of the API: builds every dependency from config. */
 export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: Clock; lifecycle: Deps['lifecycle'] }): ApiApp {
   const db = createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-api' });
-  const redis = createProducerConnection(config.redis, opts.logger);
-  const emailQueue = createProducer(config.redis, QUEUES.email, redis, emailJobOptions(config.email));
-  const creativesQueue = createProducer(config.redis, QUEUES.creatives, redis, creativeJobOptions());
+  const queues = createQueueClient(config.queue, opts.logger);
+  const emailQueue = queues.producer(QUEUES.email, emailJobOptions(config.email));
+  const creativesQueue = queues.producer(QUEUES.creatives, creativeJobOptions());
   const deps: Deps = {
-    config, db, redis, emailQueue, creativesQueue,
+    config, db, queues, emailQueue, creativesQueue,
     storage: createLocalStorage(config.storage.dir),
     logger: opts.logger,
     clock: opts.clock ?? systemClock,
@@ -54,8 +54,7 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
         http.closeIdleConnections();
         await closing.finally(() => clearInterval(sweep));
       }
-      await Promise.all([emailQueue.close(), creativesQueue.close()]);
-      redis.disconnect();
+      await queues.close();
       await db.destroy();
     },
   };

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import type { ApiConfig, Clock, Db, Logger, Producer, Storage } from '@cheershare/shared';
+import type { ApiConfig, Clock, Db, Logger, Producer, QueueClient, Storage } from '@cheershare/shared';
 import type { KeyRing } from './auth/keys.ts';
 
 /** Everything the HTTP layer needs, passed in explicitly. Handlers take a `Pick` of it. */
@@ -8,7 +7,7 @@ export interface Deps {
   logger: Logger;
   clock: Clock;
   db: Db;
-  redis: Redis;
+  queues: QueueClient;
   emailQueue: Producer<'email'>;
   creativesQueue: Producer<'creatives'>;
   storage: Storage;

@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { uniqueEmail } from '@cheershare/shared/testing';
+import { testQueueBackend, uniqueEmail } from '@cheershare/shared/testing';
 import { startApi, type TestApi } from './harness.ts';
 
 // A port where nothing listens: the dependency is "down".
-const DEAD_REDIS = 'redis://127.0.0.1:1';
 const DEAD_POSTGRES = 'postgres://postgres@127.0.0.1:1/none';
+// The queue store alone down, on whichever backend this run uses (on PostgreSQL, queues can live
+// in a database of their own: QUEUE_DATABASE_URL).
+const DEAD_QUEUES: Record<string, string> = testQueueBackend() === 'redis' ? { REDIS_URL: 'redis://127.0.0.1:1' } : { QUEUE_DATABASE_URL: DEAD_POSTGRES };
 
 describe('availability', () => {
   let api: TestApi | undefined;
@@ -13,11 +15,11 @@ describe('availability', () => {
     api = undefined;
   });
 
-  it('is ready when PostgreSQL and Redis answer, and not ready once draining', async () => {
+  it('is ready when PostgreSQL and the queue store answer, and not ready once draining', async () => {
     api = await startApi();
     const ready = await api.request('GET', '/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body.checks).toEqual({ database: true, redis: true, draining: false });
+    expect(ready.body.checks).toEqual({ database: true, queue: true, draining: false });
     api.lifecycle.draining = true;
     const draining = await api.request('GET', '/readyz');
     expect(draining.status).toBe(503);
@@ -25,8 +27,8 @@ describe('availability', () => {
     expect((await api.request('GET', '/healthz')).status).toBe(200);
   });
 
-  it('answers 503 quickly when Redis is down, and leaves no challenge behind', async () => {
-    api = await startApi({ env: { REDIS_URL: DEAD_REDIS } });
+  it('answers 503 quickly when the queue store is down, and leaves no challenge behind', async () => {
+    api = await startApi({ env: DEAD_QUEUES, dependencyDown: true });
     const email = uniqueEmail();
     const started = Date.now();
     const res = await api.request('POST', '/v1/auth/otp', { json: { email } });
@@ -35,11 +37,11 @@ describe('availability', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     const left = await api.app.deps.db.selectFrom('otp_challenges').select('id').where('email', '=', email).execute();
     expect(left).toEqual([]);
-    expect((await api.request('GET', '/readyz')).body.checks.redis).toBe(false);
+    expect((await api.request('GET', '/readyz')).body.checks.queue).toBe(false);
   });
 
   it('answers 503 quickly when PostgreSQL is down', async () => {
-    api = await startApi({ env: { DATABASE_URL: DEAD_POSTGRES } });
+    api = await startApi({ env: { DATABASE_URL: DEAD_POSTGRES }, dependencyDown: true });
     const started = Date.now();
     const res = await api.request('POST', '/v1/auth/otp', { json: { email: uniqueEmail() } });
     expect(res.status).toBe(503);

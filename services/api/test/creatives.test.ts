@@ -56,7 +56,7 @@ describe('creatives API', () => {
     const id = res.body.creative.id as string;
     expect(await storedFiles()).toContain(creativeKeys.upload(id));
     expect(await api.app.deps.storage.readBuffer(creativeKeys.upload(id))).toEqual(jpeg);
-    const job = await api.app.deps.creativesQueue.queue.getJob(`creative-${id}`);
+    const job = await api.app.deps.creativesQueue.getJob(`creative-${id}`);
     expect(job?.data).toEqual({ creativeId: id });
   });
 

@@ -31,10 +31,10 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-/** The real API (real PostgreSQL, Redis, queue), in-process, on an ephemeral port. */
-export async function startApi(opts: { env?: Record<string, string>; clock?: Clock } = {}): Promise<TestApi> {
+/** The real API (real PostgreSQL and queue store), in-process, on an ephemeral port. */
+export async function startApi(opts: { env?: Record<string, string>; clock?: Clock; dependencyDown?: boolean } = {}): Promise<TestApi> {
   const uploadDir = mkdtempSync(join(tmpdir(), 'cheershare-api-'));
-  const config = loadApiConfig(testEnv({ HOST: '127.0.0.1', PORT: '0', OTP_RESEND_SECONDS: '0', UPLOAD_DIR: uploadDir, ...opts.env }));
+  const config = loadApiConfig(await testEnv({ HOST: '127.0.0.1', PORT: '0', OTP_RESEND_SECONDS: '0', UPLOAD_DIR: uploadDir, ...opts.env }, { prepareQueues: !opts.dependencyDown }));
   const lines: string[] = [];
   const destination = new Writable({ write: (chunk: Buffer, _enc, cb) => { lines.push(chunk.toString()); cb(); } });
   const logger = createLogger({ level: 'debug', name: 'api-test', destination });
@@ -61,7 +61,7 @@ export async function startApi(opts: { env?: Record<string, string>; clock?: Clo
     async codeFor(email) {
       const challenge = await app.deps.db.selectFrom('otp_challenges').select('id').where('email', '=', email.toLowerCase())
         .orderBy('created_at', 'desc').limit(1).executeTakeFirstOrThrow();
-      const job = await app.deps.emailQueue.queue.getJob(jobIds.otpEmail(challenge.id));
+      const job = await app.deps.emailQueue.getJob(jobIds.otpEmail(challenge.id));
       if (!job) throw new Error(`no queued job for ${email}`);
       return unseal(config.jobEncryptionKey, (job.data as { sealedCode: string }).sealedCode, challenge.id);
     },
@@ -73,7 +73,7 @@ export async function startApi(opts: { env?: Record<string, string>; clock?: Clo
       return verified.body;
     },
     async close() {
-      await app.deps.emailQueue.queue.obliterate({ force: true }).catch(() => {});
+      await app.deps.emailQueue.obliterate().catch(() => {});
       await app.stop();
     },
   };

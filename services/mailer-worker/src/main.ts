@@ -1,5 +1,5 @@
 // services/mailer-worker entry point: the only file that reads process.env or handles signals.
-import { createLogger, createShutdown, exitOnConfigError, loadMailerConfig } from '@cheershare/shared';
+import { createLogger, createShutdown, drainOnStopSignals, exitOnConfigError, loadMailerConfig, reportReady } from '@cheershare/shared';
 import { createMailerApp } from './app.ts';
 
 const config = exitOnConfigError(() => loadMailerConfig(process.env));
@@ -8,8 +8,13 @@ const shutdown = createShutdown({ logger, graceMs: config.shutdownGraceMs, exit:
 const app = createMailerApp(config, { logger });
 
 shutdown.add({ name: 'worker, smtp, database', run: () => app.stop() });
-process.on('SIGTERM', () => shutdown.begin('SIGTERM'));
-process.on('SIGINT', () => shutdown.begin('SIGINT'));
+drainOnStopSignals(shutdown, process);
 
-await app.worker.waitUntilReady();
-logger.info({ queue: app.worker.name, concurrency: config.concurrency }, 'mailer-worker running');
+try {
+  await app.worker.waitUntilReady();
+} catch (err) {
+  logger.fatal({ err, queues: app.queues.description }, 'could not start: is the queue store reachable and migrated? (npm run migrate)');
+  process.exit(1);
+}
+logger.info({ queue: app.worker.name, concurrency: config.concurrency, queues: app.queues.description }, 'mailer-worker running');
+reportReady(process);

@@ -1,7 +1,6 @@
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
-  createLogger, createProducer, createProducerConnection, emailJobOptions, loadMailerConfig,
+  createLogger, createQueueClient, emailJobOptions, loadMailerConfig,
   type EmailDelivery, type MailerConfig, type Producer,
 } from '@cheershare/shared';
 import { startSmtpSink, testEnv, type SmtpSink } from '@cheershare/shared/testing';
@@ -20,13 +19,13 @@ export interface MailerHarness {
   close(): Promise<void>;
 }
 
-/** The real mailer worker against this run's PostgreSQL and Redis and an in-process SMTP server. */
+/** The real mailer worker against this run's PostgreSQL and queue store and an in-process SMTP server. */
 export async function startMailer(name: string): Promise<MailerHarness> {
   const sink = await startSmtpSink();
-  const config = loadMailerConfig(testEnv({ SMTP_URL: sink.url, EMAIL_BACKOFF_MS: '50', EMAIL_ATTEMPTS: '8' }));
+  const config = loadMailerConfig(await testEnv({ SMTP_URL: sink.url, EMAIL_BACKOFF_MS: '50', EMAIL_ATTEMPTS: '8' }));
   const mailer = createMailerApp(config, { logger: createLogger({ level: 'silent', name }) });
-  const redis: Redis = createProducerConnection(config.redis);
-  const producer = createProducer(config.redis, 'email', redis, emailJobOptions(config.email));
+  const queues = createQueueClient(config.queue);
+  const producer = queues.producer('email', emailJobOptions(config.email));
   const pause = () => new Promise((r) => setTimeout(r, 50));
 
   return {
@@ -43,18 +42,17 @@ export async function startMailer(name: string): Promise<MailerHarness> {
     async finishedJob(jobId) {
       const deadline = Date.now() + 10_000;
       for (;;) {
-        const state = await (await producer.queue.getJob(jobId))?.getState();
+        const state = await (await producer.getJob(jobId))?.getState();
         // Read the job again once final: a copy fetched before may predate the outcome.
-        if (state === 'completed' || state === 'failed') return (await producer.queue.getJob(jobId)) as Job;
+        if (state === 'completed' || state === 'failed') return (await producer.getJob(jobId)) as Job;
         if (Date.now() > deadline) throw new Error(`job ${jobId} did not finish (state ${state})`);
         await pause();
       }
     },
     async close() {
       await mailer.stop();
-      await producer.queue.obliterate({ force: true });
-      await producer.close();
-      redis.disconnect();
+      await producer.obliterate();
+      await queues.close();
       await sink.close();
     },
   };

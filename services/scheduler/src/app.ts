@@ -1,7 +1,7 @@
 import type { Worker } from 'bullmq';
 import {
-  createDatabase, createLocalStorage, createProducer, createProducerConnection, createWorker, emailJobOptions, maintenanceJobOptions,
-  QUEUES, systemClock, type Clock, type Logger, type Producer, type SchedulerConfig,
+  createDatabase, createLocalStorage, createQueueClient, emailJobOptions, maintenanceJobOptions,
+  QUEUES, systemClock, type Clock, type Logger, type Producer, type QueueClient, type SchedulerConfig,
 } from '@cheershare/shared';
 import type { Deps } from './deps.ts';
 import { makeCreativesProcessor, makeMaintenanceProcessor } from './processors/index.ts';
@@ -12,9 +12,10 @@ export interface SchedulerApp {
   deps: Deps;
   workers: Worker[];
   maintenanceQueue: Producer<'maintenance'>;
+  queues: QueueClient;
   /** Upserts the job schedulers and waits until the workers are fetching. */
   start(): Promise<void>;
-  /** Stops fetching, waits for active jobs, then closes queues, Redis and the pool. */
+  /** Stops fetching, waits for active jobs, then closes the queues and the pool. */
   stop(): Promise<void>;
 }
 
@@ -22,18 +23,18 @@ export interface SchedulerApp {
 export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logger; clock?: Clock }): SchedulerApp {
   const { logger } = opts;
   restrictDecoders();
-  const redis = createProducerConnection(config.redis, logger);
+  const queues = createQueueClient(config.queue, logger);
   const deps: Deps = {
     config, logger,
     clock: opts.clock ?? systemClock,
     db: createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-scheduler' }),
     storage: createLocalStorage(config.storage.dir),
-    emailQueue: createProducer(config.redis, QUEUES.email, redis, emailJobOptions(config.email)),
+    emailQueue: queues.producer(QUEUES.email, emailJobOptions(config.email)),
   };
-  const maintenanceQueue = createProducer(config.redis, QUEUES.maintenance, redis, maintenanceJobOptions());
+  const maintenanceQueue = queues.producer(QUEUES.maintenance, maintenanceJobOptions());
   const workers = [
-    createWorker(config.redis, QUEUES.creatives, makeCreativesProcessor(deps), { concurrency: config.concurrency }, logger),
-    createWorker(config.redis, QUEUES.maintenance, makeMaintenanceProcessor(deps), { concurrency: 1 }, logger),
+    queues.worker(QUEUES.creatives, makeCreativesProcessor(deps), { concurrency: config.concurrency }),
+    queues.worker(QUEUES.maintenance, makeMaintenanceProcessor(deps), { concurrency: 1 }),
   ];
   for (const worker of workers) {
     worker.on('failed', (job, err) => logger.warn({ queue: worker.name, jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, error: err.message }, 'job failed'));
@@ -44,14 +45,14 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
     deps,
     workers,
     maintenanceQueue,
+    queues,
     async start() {
       await upsertSchedules(maintenanceQueue, config);
       await Promise.all(workers.map((w) => w.waitUntilReady()));
     },
     async stop() {
       await Promise.all(workers.map((w) => w.close()));
-      await Promise.all([deps.emailQueue.close(), maintenanceQueue.close()]);
-      redis.disconnect();
+      await queues.close();
       await deps.db.destroy();
     },
   };

@@ -1,5 +1,5 @@
 // services/scheduler entry point: the only file that reads process.env or handles signals.
-import { createLogger, createShutdown, exitOnConfigError, loadSchedulerConfig } from '@cheershare/shared';
+import { createLogger, createShutdown, drainOnStopSignals, exitOnConfigError, loadSchedulerConfig, reportReady } from '@cheershare/shared';
 import { createSchedulerApp } from './app.ts';
 
 const config = exitOnConfigError(() => loadSchedulerConfig(process.env));
@@ -8,13 +8,13 @@ const shutdown = createShutdown({ logger, graceMs: config.shutdownGraceMs, exit:
 const app = createSchedulerApp(config, { logger });
 
 shutdown.add({ name: 'workers, queues, database', run: () => app.stop() });
-process.on('SIGTERM', () => shutdown.begin('SIGTERM'));
-process.on('SIGINT', () => shutdown.begin('SIGINT'));
+drainOnStopSignals(shutdown, process);
 
 try {
   await app.start();
 } catch (err) {
-  logger.fatal({ err }, 'could not start: is Redis reachable? (REDIS_URL)');
+  logger.fatal({ err, queues: app.queues.description }, 'could not start: is the queue store reachable and migrated? (npm run migrate)');
   process.exit(1);
 }
-logger.info({ concurrency: config.concurrency, timeZone: config.timeZone, schedules: config.schedules }, 'scheduler running');
+logger.info({ concurrency: config.concurrency, timeZone: config.timeZone, schedules: config.schedules, queues: app.queues.description }, 'scheduler running');
+reportReady(process);

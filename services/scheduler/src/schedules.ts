@@ -7,6 +7,6 @@ import { maintenanceJobOptions, SCHEDULER_IDS, type Producer, type SchedulerConf
 export async function upsertSchedules(maintenance: Producer<'maintenance'>, config: SchedulerConfig): Promise<void> {
   const tz = config.timeZone;
   const opts = maintenanceJobOptions();
-  await maintenance.queue.upsertJobScheduler(SCHEDULER_IDS.dailyDigest, { pattern: config.schedules.digest, tz }, { name: 'daily-digest', data: {}, opts });
-  await maintenance.queue.upsertJobScheduler(SCHEDULER_IDS.cleanup, { pattern: config.schedules.cleanup, tz }, { name: 'cleanup', data: {}, opts });
+  await maintenance.upsertScheduler(SCHEDULER_IDS.dailyDigest, { pattern: config.schedules.digest, tz }, { name: 'daily-digest', data: {}, opts });
+  await maintenance.upsertScheduler(SCHEDULER_IDS.cleanup, { pattern: config.schedules.cleanup, tz }, { name: 'cleanup', data: {}, opts });
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { creativeKeys, createLogger, jobIds, loadSchedulerConfig, SCHEDULER_IDS, type SchedulerConfig } from '@cheershare/shared';
+import { creativeJobOptions, creativeKeys, createLogger, createQueueClient, jobIds, loadSchedulerConfig, SCHEDULER_IDS, type SchedulerConfig } from '@cheershare/shared';
 import { hostileFiles, makeImage, ownDatabase, testEnv, uniqueEmail } from '@cheershare/shared/testing';
 import { createSchedulerApp, type SchedulerApp } from '../src/app.ts';
 import { makeCreativesProcessor, makeMaintenanceProcessor } from '../src/processors/index.ts';
@@ -22,7 +22,7 @@ describe('scheduler', () => {
     // Cleanup deletes across the whole database: give it one nobody else is using.
     database = await ownDatabase();
     // Recurring jobs far in the future: these tests run them by hand.
-    config = loadSchedulerConfig(testEnv({ DATABASE_URL: database.url, UPLOAD_DIR: uploadDir, DIGEST_CRON: '0 9 1 1 *', CLEANUP_CRON: '0 3 1 1 *', APP_TIMEZONE: 'Europe/Paris' }));
+    config = loadSchedulerConfig(await testEnv({ DATABASE_URL: database.url, UPLOAD_DIR: uploadDir, DIGEST_CRON: '0 9 1 1 *', CLEANUP_CRON: '0 3 1 1 *', APP_TIMEZONE: 'Europe/Paris' }));
     app = createSchedulerApp(config, { logger: createLogger({ level: 'silent', name: 'scheduler-test' }) });
     await app.start();
   });
@@ -47,9 +47,10 @@ describe('scheduler', () => {
       upload_key: creativeKeys.upload(id), upload_size: bytes.length, mime: 'image/png',
     }).execute();
     if (opts.enqueue !== false) {
-      const queue = new (await import('bullmq')).Queue('creatives', { connection: { url: config.redis.url }, prefix: config.redis.prefix });
-      await queue.add('process', { creativeId: id }, { jobId: jobIds.processCreative(id) });
-      await queue.close();
+      // As the API does: a producer of its own on the same queue store.
+      const queues = createQueueClient(config.queue);
+      await queues.producer('creatives', creativeJobOptions()).add('process', { creativeId: id }, { jobId: jobIds.processCreative(id) });
+      await queues.close();
     }
     return id;
   }
@@ -85,7 +86,7 @@ describe('scheduler', () => {
     expect(row.rejection_reason).toMatch(/\w+/);
     expect(row.image_key).toBeNull();
     expect(await storage().stat(creativeKeys.upload(id))).toBeNull();
-    expect(await app.deps.emailQueue.queue.getJob(jobIds.creativeRejected(id))).toBeDefined();
+    expect(await app.deps.emailQueue.getJob(jobIds.creativeRejected(id))).toBeDefined();
   });
 
   it('does not let libvips parse formats other than the four accepted ones', async () => {

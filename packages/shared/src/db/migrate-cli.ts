@@ -1,10 +1,12 @@
-// `npm run migrate`: create the database if needed and apply pending migrations.
-import { loadMigrateConfig } from '../config.ts';
+// `npm run migrate`: create the database if needed, apply pending migrations, and prepare the
+// queue store (BullMQ's schema when the queues live in PostgreSQL).
+import { exitOnConfigError, loadMigrateConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
+import { prepareQueueStore } from '../queues/backend.ts';
 import { createDatabase } from './database.ts';
 import { ensureDatabaseExists, migrateToLatest } from './migrate.ts';
 
-const config = loadMigrateConfig(process.env);
+const config = exitOnConfigError(() => loadMigrateConfig(process.env));
 const logger = createLogger({ level: config.logLevel, name: 'migrate' });
 try {
   if (await ensureDatabaseExists(config.database.url)) logger.info('created database');
@@ -16,6 +18,11 @@ try {
   } finally {
     await db.destroy();
   }
+  if (config.queue.kind === 'postgres' && config.queue.url !== config.database.url && (await ensureDatabaseExists(config.queue.url))) {
+    logger.info('created queue database');
+  }
+  const queues = await prepareQueueStore(config.queue);
+  logger.info({ backend: config.queue.kind, result: queues }, 'queue store ready');
 } catch (err) {
   logger.fatal({ err }, 'migration failed');
   process.exitCode = 1;

@@ -1,65 +1,173 @@
-import { Queue, Worker, type DefaultJobOptions, type Job, type WorkerOptions } from 'bullmq';
+import {
+  createPostgresBackend, Queue, runMigrations, Worker,
+  type DefaultJobOptions, type Job, type JobSchedulerTemplateOptions, type RepeatOptions, type WorkerOptions,
+} from 'bullmq';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import type { QueueName, JobData, JobName } from './jobs.ts';
 
-// The one place that knows queues live in Redis. A zero-setup mode (BullMQ's PostgreSQL backend)
-// only has to change what this file builds.
+// The one place that knows where queues live: Redis (the production default, BullMQ's most proven
+// backend) or PostgreSQL (BullMQ 6's PostgreSQL backend, for zero-setup and small deployments).
+// Services and tests see only QueueClient, Producer and Worker.
 
-export interface QueueSettings {
-  url: string;
-  prefix: string;
+/** Where the queues live. Redis namespaces keys with a prefix; PostgreSQL uses a schema. */
+export type QueueSettings =
+  | { kind: 'redis'; url: string; prefix: string }
+  | { kind: 'postgres'; url: string; schema: string };
+
+/** The PostgreSQL schema that holds the queues of a QUEUE_PREFIX (dashes become underscores). */
+export function queueSchemaOf(prefix: string): string {
+  const schema = prefix.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  return /^[a-z_]/.test(schema) ? schema : `q_${schema}`;
 }
 
-/** A typed producer for one queue. `add` rejects quickly (never hangs) when Redis is unreachable. */
+/** A typed producer for one queue. `add` rejects quickly (never hangs) when the queue store is unreachable. */
 export interface Producer<Q extends QueueName> {
   readonly name: Q;
   add<N extends JobName<Q>>(name: N, data: JobData<Q, N>, opts: { jobId: string }): Promise<void>;
-  /** The BullMQ queue underneath, for operators' tools (Bull Board) and tests. */
+  /** Creates or replaces a recurring job (idempotent across restarts and replicas). */
+  upsertScheduler<N extends JobName<Q>>(id: string, repeat: Pick<RepeatOptions, 'pattern' | 'tz' | 'every'>, template: { name: N; data: JobData<Q, N>; opts?: JobSchedulerTemplateOptions }): Promise<void>;
+  /** Ids of the recurring jobs of this queue. */
+  schedulerIds(): Promise<string[]>;
+  getJob(id: string): Promise<Job | undefined>;
+  /** Removes every job of this queue (tests and operators). */
+  obliterate(): Promise<void>;
+  /** The BullMQ queue underneath (its API is the same on both backends), for operators' tools. */
   readonly queue: Queue;
   close(): Promise<void>;
 }
 
 const ADD_TIMEOUT_MS = 3_000;
+const CONNECT_TIMEOUT_MS = 3_000;
 
 export class QueueUnavailableError extends Error {
   override name = 'QueueUnavailableError';
 }
 
-/**
- * A connection for producers and queue reads. Commands fail after one retry, and `add` races a
- * timer, so a request never hangs on a Redis that is down. (The offline queue stays on: BullMQ
- * issues its set-up commands before the first connect, and a refused one would break the queue.)
- */
-export function createProducerConnection(settings: QueueSettings, logger?: Logger): Redis {
-  const redis = new Redis(settings.url, {
-    maxRetriesPerRequest: 1,
-    connectTimeout: 3_000,
-    retryStrategy: (times) => Math.min(times * 200, 2_000),
-  });
-  // Reconnection is automatic; without a listener a lost connection would crash the process.
-  redis.on('error', reportConnectionErrors(logger));
-  return redis;
+export type Processor = (job: Job) => Promise<unknown>;
+
+export interface QueueClient {
+  readonly settings: QueueSettings;
+  /** For logs and start-up banners: the backend and where it is, never a password. */
+  readonly description: string;
+  producer<Q extends QueueName>(name: Q, defaultJobOptions: DefaultJobOptions): Producer<Q>;
+  /** A worker on `name`. It owns its connections; `close()` waits for active jobs to finish. */
+  worker(name: QueueName, processor: Processor, opts?: Pick<WorkerOptions, 'concurrency' | 'lockDuration' | 'autorun'>): Worker;
+  /** Resolves when the queue store answers (readiness). */
+  ping(): Promise<void>;
+  /** Closes every producer made here and the shared connection. Workers are closed by their owners. */
+  close(): Promise<void>;
 }
 
-/** Logs Redis connection trouble once, then at most every 30 s while it lasts. */
-function reportConnectionErrors(logger: Logger | undefined): (err: Error) => void {
+/** Logs connection trouble once, then at most every 30 s while it lasts. */
+function reportConnectionErrors(logger: Logger | undefined, what: string): (err: Error) => void {
   let last = 0;
   return (err) => {
     if (!logger || Date.now() - last < 30_000) return;
     last = Date.now();
-    logger.warn({ error: err.message }, 'redis connection error (retrying)');
+    logger.warn({ error: err.message }, `${what} connection error (retrying)`);
   };
 }
 
-export function createProducer<Q extends QueueName>(
-  settings: QueueSettings,
-  name: Q,
-  connection: Redis,
-  defaultJobOptions: DefaultJobOptions,
-): Producer<Q> {
-  const queue = new Queue(name, { connection: connection, prefix: settings.prefix, defaultJobOptions, skipWaitingForReady: true });
+function redact(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}
+
+/** Builds the queue client for `settings`: the only code that knows which backend is in use. */
+export function createQueueClient(settings: QueueSettings, logger?: Logger): QueueClient {
+  const producers: { close(): Promise<void> }[] = [];
+  const backend = settings.kind === 'redis' ? redisBackend(settings, logger) : postgresBackend(settings, logger);
+  return {
+    settings,
+    description: settings.kind === 'redis'
+      ? `Redis ${redact(settings.url)} (prefix ${settings.prefix})`
+      : `PostgreSQL ${redact(settings.url)} (schema ${settings.schema})`,
+    producer(name, defaultJobOptions) {
+      const p = makeProducer(name, backend.queue(name, defaultJobOptions));
+      producers.push(p);
+      return p;
+    },
+    worker: (name, processor, opts) => backend.worker(name, processor, opts),
+    ping: () => backend.ping(),
+    async close() {
+      await Promise.allSettled(producers.map((p) => p.close()));
+      await backend.close();
+    },
+  };
+}
+
+interface Backend {
+  queue(name: string, defaultJobOptions: DefaultJobOptions): Queue;
+  worker: QueueClient['worker'];
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Producers share one connection. Commands fail after one retry, and `add` races a timer, so a
+ * request never hangs on a Redis that is down. (The offline queue stays on: BullMQ issues its
+ * set-up commands before the first connect, and a refused one would break the queue.)
+ */
+function redisBackend(settings: Extract<QueueSettings, { kind: 'redis' }>, logger?: Logger): Backend {
+  const shared = new Redis(settings.url, { maxRetriesPerRequest: 1, connectTimeout: CONNECT_TIMEOUT_MS, retryStrategy: (times) => Math.min(times * 200, 2_000) });
+  // Reconnection is automatic; without a listener a lost connection would crash the process.
+  shared.on('error', reportConnectionErrors(logger, 'redis'));
+  return {
+    queue: (name, defaultJobOptions) => new Queue(name, { connection: shared, prefix: settings.prefix, defaultJobOptions, skipWaitingForReady: true }),
+    worker(name, processor, opts = {}) {
+      const connection = new Redis(settings.url, { maxRetriesPerRequest: null });
+      connection.on('error', reportConnectionErrors(logger, 'redis'));
+      const worker = new Worker(name, processor, { ...opts, connection, prefix: settings.prefix });
+      worker.on('closed', () => connection.disconnect());
+      return worker;
+    },
+    ping: async () => void (await shared.ping()),
+    close: () => Promise.resolve(shared.disconnect()),
+  };
+}
+
+function postgresPoolConfig(settings: Extract<QueueSettings, { kind: 'postgres' }>, max: number) {
+  return {
+    connectionString: settings.url,
+    max,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    application_name: 'cheershare-queues',
+  };
+}
+
+/**
+ * Each queue gets its own small pool pinned to the queue schema (BullMQ applies the schema only
+ * to pools it builds itself); each worker's pool is sized for its concurrency, plus BullMQ's
+ * dedicated LISTEN connection. Readiness pings through a pool of one.
+ */
+function postgresBackend(settings: Extract<QueueSettings, { kind: 'postgres' }>, logger?: Logger): Backend {
+  const probe = new pg.Pool({ ...postgresPoolConfig(settings, 1), options: `-c search_path=${settings.schema}` });
+  probe.on('error', reportConnectionErrors(logger, 'queue database'));
+  const connection = (max: number) => ({ ...postgresPoolConfig(settings, max), schema: settings.schema });
+  return {
+    queue: (name, defaultJobOptions) => {
+      const queue = new Queue(name, { connection: connection(3), defaultJobOptions, skipWaitingForReady: true }, createPostgresBackend);
+      return queue as unknown as Queue;
+    },
+    worker(name, processor, opts = {}) {
+      const worker = new Worker(name, processor, { ...opts, connection: connection((opts.concurrency ?? 1) + 2) }, createPostgresBackend);
+      worker.on('error', reportConnectionErrors(logger, 'queue database'));
+      return worker as unknown as Worker;
+    },
+    // The ledger table exists only in a migrated queue schema.
+    ping: async () => void (await probe.query('select 1 from migration limit 1')),
+    close: () => probe.end(),
+  };
+}
+
+function makeProducer<Q extends QueueName>(name: Q, queue: Queue): Producer<Q> {
   queue.on('error', () => {});
+  let closing: Promise<void> | undefined;
   return {
     name,
     queue,
@@ -76,23 +184,88 @@ export function createProducer<Q extends QueueName>(
         clearTimeout(timer);
       }
     },
-    close: () => queue.close(),
+    async upsertScheduler(id, repeat, template) {
+      await queue.upsertJobScheduler(id, repeat, template);
+    },
+    async schedulerIds() {
+      return (await queue.getJobSchedulers()).map((s) => s.key);
+    },
+    async getJob(id) {
+      return (await queue.getJob(id)) ?? undefined;
+    },
+    async obliterate() {
+      await queue.obliterate({ force: true });
+    },
+    close: () => (closing ??= queue.close()),
   };
 }
 
-export type Processor = (job: Job) => Promise<unknown>;
+/**
+ * Prepares the queue store (`npm run migrate`, and tests for their own namespaces): on PostgreSQL
+ * creates or upgrades BullMQ's schema (idempotent, safe to run concurrently); Redis needs nothing.
+ */
+export async function prepareQueueStore(settings: QueueSettings): Promise<'created' | 'current' | 'nothing to do'> {
+  if (settings.kind === 'redis') return 'nothing to do';
+  const client = new pg.Client({ connectionString: settings.url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    const before = await client.query(`select 1 from information_schema.tables where table_schema = $1 and table_name = 'migration'`, [settings.schema]);
+    await runMigrations(client, settings.schema);
+    return before.rowCount ? 'current' : 'created';
+  } finally {
+    await client.end();
+  }
+}
 
-/** A worker on `name`. It owns its connections; `close()` waits for active jobs to finish. */
-export function createWorker(
-  settings: QueueSettings,
-  name: QueueName,
-  processor: Processor,
-  opts: Pick<WorkerOptions, 'concurrency' | 'lockDuration' | 'autorun'> = {},
-  logger?: Logger,
-): Worker {
-  const connection = new Redis(settings.url, { maxRetriesPerRequest: null });
-  connection.on('error', reportConnectionErrors(logger));
-  const worker = new Worker(name, processor, { ...opts, connection: connection, prefix: settings.prefix });
-  worker.on('closed', () => connection.disconnect());
-  return worker;
+/**
+ * Deletes a whole queue namespace: every Redis key under the prefix, or the PostgreSQL schemas
+ * whose name starts with the schema's (test runs give each test its own namespace below one root).
+ */
+export async function dropQueueNamespaces(settings: QueueSettings): Promise<void> {
+  if (settings.kind === 'redis') {
+    const redis = new Redis(settings.url, { maxRetriesPerRequest: 1 });
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${settings.prefix}*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0');
+    } finally {
+      redis.disconnect();
+    }
+    return;
+  }
+  const client = new pg.Client({ connectionString: settings.url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>(`select nspname as name from pg_namespace where starts_with(nspname, $1)`, [settings.schema]);
+    for (const { name } of rows) await client.query(`drop schema "${name.replaceAll('"', '""')}" cascade`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Everything the queue store holds about one job, as text: lets a test prove a secret never
+ * reaches the store in clear, whichever backend it is.
+ */
+export async function readStoredJob(settings: QueueSettings, queue: QueueName, jobId: string): Promise<string | undefined> {
+  if (settings.kind === 'redis') {
+    const redis = new Redis(settings.url, { maxRetriesPerRequest: 1 });
+    try {
+      const hash = await redis.hgetall(`${settings.prefix}:${queue}:${jobId}`);
+      return Object.keys(hash).length ? JSON.stringify(hash) : undefined;
+    } finally {
+      redis.disconnect();
+    }
+  }
+  const client = new pg.Client({ connectionString: settings.url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ row: string }>(`select row_to_json(j)::text as row from "${settings.schema}".job j where queue = $1 and id = $2`, [queue, jobId]);
+    return rows[0]?.row;
+  } finally {
+    await client.end();
+  }
 }

