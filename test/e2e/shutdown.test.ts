@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { uniqueEmail } from '@cheershare/shared/testing';
-import { startStack, type Stack } from './stack.ts';
+import { startService, uniqueEmail } from '@cheershare/shared/testing';
+import { API_ENTRY, startStack, type Stack } from './stack.ts';
 
 describe('graceful shutdown of the real processes', () => {
   let stack: Stack | undefined;
@@ -57,5 +57,17 @@ describe('graceful shutdown of the real processes', () => {
     stack.api.child.kill('SIGINT');
     expect(await stack.api.exited).toBe(1);
     req.destroy();
+  });
+
+  it('api: drains and exits 0 on SIGTERM even when whoever read its output is gone', async () => {
+    stack = await startStack();
+    const orphan = startService(API_ENTRY, { ...stack.env, SHUTDOWN_GRACE_MS: '5000' });
+    await orphan.waitForLog((l) => l.msg === 'api listening');
+    // As when a runner is killed: the pipe the service logs into has no reader any more.
+    orphan.child.stdout?.destroy();
+    orphan.child.stderr?.destroy();
+    const started = Date.now();
+    expect(await orphan.stop('SIGTERM', 10_000)).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

@@ -13,3 +13,4 @@ export * from './time.ts';
 export * from './storage/storage.ts';
 export * from './storage/local-storage.ts';
 export * from './queues/dispatch.ts';
+export * from './embedded/postgres.ts';

@@ -17,6 +17,17 @@ export const REDACT_PATHS = [
   'password', '*.password', 'pass', '*.pass', '*.*.pass',
 ];
 
+/**
+ * Standard output that never throws: when whoever read it is gone (a killed runner, a closed
+ * pipe), a write fails with EPIPE, and an unhandled stream error inside a signal handler would
+ * stop the drain before it starts. Lost log lines are the lesser harm.
+ */
+function stdoutDestination(): DestinationStream {
+  const dest = pino.destination({ dest: 1, sync: true });
+  dest.on('error', () => {});
+  return dest;
+}
+
 /** The one logger factory: JSON to stdout (or `destination` in tests), secrets redacted. */
 export function createLogger(opts: { level: string; name: string; destination?: DestinationStream }): Logger {
   return pino(
@@ -26,6 +37,6 @@ export function createLogger(opts: { level: string; name: string; destination?: 
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       serializers: { err: pino.stdSerializers.err },
     },
-    opts.destination,
+    opts.destination ?? stdoutDestination(),
   );
 }

@@ -4,8 +4,10 @@
 //   database away from services that are still draining;
 // - the server is stopped even when its starter is killed: when the IPC channel closes, it waits
 //   for the processes it was told to watch to end, then stops the server.
-// Protocol (IPC): it sends {type:'ready', version} or {type:'error', message}; it accepts
-// {type:'watch', pids} and {type:'stop'}.
+// Protocol (IPC): it first receives {type:'start', options} (over IPC, so the password never shows
+// in a process list), then sends {type:'ready', version} or {type:'error', message}; later it
+// accepts {type:'watch', pids} and {type:'stop'}.
+import { once } from 'node:events';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,7 +26,8 @@ export interface SupervisorOptions {
   maxConnections: number;
 }
 
-const opts = JSON.parse(process.argv[2] ?? '{}') as SupervisorOptions;
+const [startMessage] = (await once(process, 'message')) as [{ type: string; options: SupervisorOptions }];
+const opts = startMessage.options;
 const recent: string[] = [];
 const remember = (text: string) => {
   for (const line of text.split('\n')) if (line.trim()) recent.push(line.trim());

@@ -52,7 +52,8 @@ export async function startEmbeddedPostgres(opts: {
     drainMs: opts.drainMs ?? 30_000, maxConnections: opts.maxConnections ?? 200,
   };
   // Its own session: a terminal's Ctrl-C reaches the starter only, which stops the server last.
-  const child = spawn(process.execPath, [SUPERVISOR, JSON.stringify(options)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], detached: true });
+  const child = spawn(process.execPath, [SUPERVISOR], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], detached: true });
+  child.send({ type: 'start', options });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => void (stderr = (stderr + c.toString()).slice(-2000)));
   const exited = once(child, 'exit');

@@ -70,10 +70,18 @@ function reportConnectionErrors(logger: Logger | undefined, what: string): (err:
   };
 }
 
-function redact(url: string): string {
+/** A URL fit for logs: any password replaced. */
+export function redactUrl(url: string): string {
   const u = new URL(url);
   if (u.password) u.password = '***';
   return u.toString();
+}
+
+/** Where the queues are, for logs and start-up banners (never a password). */
+export function describeQueueSettings(settings: QueueSettings): string {
+  return settings.kind === 'redis'
+    ? `Redis ${redactUrl(settings.url)} (key prefix ${settings.prefix})`
+    : `PostgreSQL ${redactUrl(settings.url)} (BullMQ PostgreSQL backend, schema ${settings.schema})`;
 }
 
 /** Builds the queue client for `settings`: the only code that knows which backend is in use. */
@@ -82,9 +90,7 @@ export function createQueueClient(settings: QueueSettings, logger?: Logger): Que
   const backend = settings.kind === 'redis' ? redisBackend(settings, logger) : postgresBackend(settings, logger);
   return {
     settings,
-    description: settings.kind === 'redis'
-      ? `Redis ${redact(settings.url)} (prefix ${settings.prefix})`
-      : `PostgreSQL ${redact(settings.url)} (schema ${settings.schema})`,
+    description: describeQueueSettings(settings),
     producer(name, defaultJobOptions) {
       const p = makeProducer(name, backend.queue(name, defaultJobOptions));
       producers.push(p);

@@ -8,6 +8,7 @@ export interface ReceivedMail {
   headers: Map<string, string>;
   /** The 6-digit code of a sign-in email, if there is one. */
   code: string | undefined;
+  receivedAt: Date;
 }
 
 /** How the sink answers the next DATA commands: each entry is used once, then it accepts. */
@@ -80,6 +81,7 @@ export async function startSmtpSink(opts: { port?: number; host?: string } = {})
             raw,
             headers: parseHeaders(raw),
             code: /code is (\d{6})/.exec(raw)?.[1],
+            receivedAt: new Date(),
           });
           callback(null);
           for (const wake of waiters) wake();

