@@ -55,9 +55,16 @@ describe('scheduler', () => {
     return id;
   }
 
+  /** The row once its processing job has finished (completed or failed), so nothing races the worker. */
   async function settled(id: string) {
-    await expect.poll(async () => (await db().selectFrom('creatives').select('status').where('id', '=', id).executeTakeFirst())?.status, { timeout: 15_000 })
-      .not.toBe('processing');
+    const queues = createQueueClient(config.queue);
+    try {
+      const creatives = queues.producer('creatives', creativeJobOptions());
+      await expect.poll(async () => (await creatives.getJob(jobIds.processCreative(id)))?.getState(), { timeout: 15_000, interval: 50 })
+        .toMatch(/^(completed|failed)$/);
+    } finally {
+      await queues.close();
+    }
     return db().selectFrom('creatives').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
   }
 
