@@ -14,3 +14,4 @@ export * from './storage/storage.ts';
 export * from './storage/local-storage.ts';
 export * from './queues/dispatch.ts';
 export * from './embedded/postgres.ts';
+export * from './queues/store.ts';

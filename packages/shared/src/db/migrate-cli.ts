@@ -2,7 +2,7 @@
 // queue store (BullMQ's schema when the queues live in PostgreSQL).
 import { exitOnConfigError, loadMigrateConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
-import { prepareQueueStore } from '../queues/backend.ts';
+import { prepareQueueStore } from '../queues/store.ts';
 import { createDatabase } from './database.ts';
 import { ensureDatabaseExists, migrateToLatest } from './migrate.ts';
 

@@ -1,15 +1,18 @@
 import {
-  createPostgresBackend, Queue, runMigrations, Worker,
+  createPostgresBackend, Queue, Worker,
   type DefaultJobOptions, type Job, type JobSchedulerTemplateOptions, type RepeatOptions, type WorkerOptions,
 } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { RateLimiterPostgres, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { QueueName, JobData, JobName } from './jobs.ts';
+import { RATE_LIMIT_TABLE } from './store.ts';
 
 // The one place that knows where queues live: Redis (the production default, BullMQ's most proven
 // backend) or PostgreSQL (BullMQ 6's PostgreSQL backend, for zero-setup and small deployments).
-// Services and tests see only QueueClient, Producer and Worker.
+// Services and tests see only QueueClient, Producer and Worker. Rate limiters live in the same
+// store, so every API replica shares them on either backend.
 
 /** Where the queues live. Redis namespaces keys with a prefix; PostgreSQL uses a schema. */
 export type QueueSettings =
@@ -47,6 +50,15 @@ export class QueueUnavailableError extends Error {
 
 export type Processor = (job: Job) => Promise<unknown>;
 
+export interface RateLimitOptions {
+  keyPrefix: string;
+  points: number;
+  /** Seconds. */
+  duration: number;
+  /** Seconds to block a key once it is over the limit (default: none). */
+  blockDuration?: number;
+}
+
 export interface QueueClient {
   readonly settings: QueueSettings;
   /** For logs and start-up banners: the backend and where it is, never a password. */
@@ -54,6 +66,11 @@ export interface QueueClient {
   producer<Q extends QueueName>(name: Q, defaultJobOptions: DefaultJobOptions): Producer<Q>;
   /** A worker on `name`. It owns its connections; `close()` waits for active jobs to finish. */
   worker(name: QueueName, processor: Processor, opts?: Pick<WorkerOptions, 'concurrency' | 'lockDuration' | 'autorun'>): Worker;
+  /**
+   * A limiter of `points` per `duration` seconds per key, shared by every process on this store
+   * (rate-limiter-flexible: RateLimiterRedis or RateLimiterPostgres). `keyPrefix` names the limit.
+   */
+  rateLimiter(opts: RateLimitOptions): RateLimiterAbstract;
   /** Resolves when the queue store answers (readiness). */
   ping(): Promise<void>;
   /** Closes every producer made here and the shared connection. Workers are closed by their owners. */
@@ -97,6 +114,7 @@ export function createQueueClient(settings: QueueSettings, logger?: Logger): Que
       return p;
     },
     worker: (name, processor, opts) => backend.worker(name, processor, opts),
+    rateLimiter: (opts) => backend.rateLimiter(opts),
     ping: () => backend.ping(),
     async close() {
       await Promise.allSettled(producers.map((p) => p.close()));
@@ -108,6 +126,7 @@ export function createQueueClient(settings: QueueSettings, logger?: Logger): Que
 interface Backend {
   queue(name: string, defaultJobOptions: DefaultJobOptions): Queue;
   worker: QueueClient['worker'];
+  rateLimiter: QueueClient['rateLimiter'];
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -130,6 +149,7 @@ function redisBackend(settings: Extract<QueueSettings, { kind: 'redis' }>, logge
       worker.on('closed', () => connection.disconnect());
       return worker;
     },
+    rateLimiter: (opts) => new RateLimiterRedis({ ...opts, storeClient: shared }),
     ping: async () => void (await shared.ping()),
     close: () => Promise.resolve(shared.disconnect()),
   };
@@ -155,6 +175,7 @@ function postgresBackend(settings: Extract<QueueSettings, { kind: 'postgres' }>,
   const probe = new pg.Pool({ ...postgresPoolConfig(settings, 1), options: `-c search_path=${settings.schema}` });
   probe.on('error', reportConnectionErrors(logger, 'queue database'));
   const connection = (max: number) => ({ ...postgresPoolConfig(settings, max), schema: settings.schema });
+  let limits: pg.Pool | undefined;
   return {
     queue: (name, defaultJobOptions) => {
       const queue = new Queue(name, { connection: connection(3), defaultJobOptions, skipWaitingForReady: true }, createPostgresBackend);
@@ -165,9 +186,19 @@ function postgresBackend(settings: Extract<QueueSettings, { kind: 'postgres' }>,
       worker.on('error', reportConnectionErrors(logger, 'queue database'));
       return worker as unknown as Worker;
     },
+    rateLimiter: (opts) => {
+      if (!limits) {
+        limits = new pg.Pool(postgresPoolConfig(settings, 4));
+        limits.on('error', reportConnectionErrors(logger, 'queue database'));
+      }
+      // The table is made by prepareQueueStore (npm run migrate), never at run time.
+      return new RateLimiterPostgres({ ...opts, storeClient: limits, storeType: 'pool', schemaName: settings.schema, tableName: RATE_LIMIT_TABLE, tableCreated: true, clearExpiredByTimeout: true });
+    },
     // The ledger table exists only in a migrated queue schema.
     ping: async () => void (await probe.query('select 1 from migration limit 1')),
-    close: () => probe.end(),
+    close: async () => {
+      await Promise.all([probe.end(), limits?.end()]);
+    },
   };
 }
 
@@ -204,74 +235,4 @@ function makeProducer<Q extends QueueName>(name: Q, queue: Queue): Producer<Q> {
     },
     close: () => (closing ??= queue.close()),
   };
-}
-
-/**
- * Prepares the queue store (`npm run migrate`, and tests for their own namespaces): on PostgreSQL
- * creates or upgrades BullMQ's schema (idempotent, safe to run concurrently); Redis needs nothing.
- */
-export async function prepareQueueStore(settings: QueueSettings): Promise<'created' | 'current' | 'nothing to do'> {
-  if (settings.kind === 'redis') return 'nothing to do';
-  const client = new pg.Client({ connectionString: settings.url, connectionTimeoutMillis: 5_000 });
-  await client.connect();
-  try {
-    const before = await client.query(`select 1 from information_schema.tables where table_schema = $1 and table_name = 'migration'`, [settings.schema]);
-    await runMigrations(client, settings.schema);
-    return before.rowCount ? 'current' : 'created';
-  } finally {
-    await client.end();
-  }
-}
-
-/**
- * Deletes a whole queue namespace: every Redis key under the prefix, or the PostgreSQL schemas
- * whose name starts with the schema's (test runs give each test its own namespace below one root).
- */
-export async function dropQueueNamespaces(settings: QueueSettings): Promise<void> {
-  if (settings.kind === 'redis') {
-    const redis = new Redis(settings.url, { maxRetriesPerRequest: 1 });
-    try {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${settings.prefix}*`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
-    } finally {
-      redis.disconnect();
-    }
-    return;
-  }
-  const client = new pg.Client({ connectionString: settings.url, connectionTimeoutMillis: 5_000 });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ name: string }>(`select nspname as name from pg_namespace where starts_with(nspname, $1)`, [settings.schema]);
-    for (const { name } of rows) await client.query(`drop schema "${name.replaceAll('"', '""')}" cascade`);
-  } finally {
-    await client.end();
-  }
-}
-
-/**
- * Everything the queue store holds about one job, as text: lets a test prove a secret never
- * reaches the store in clear, whichever backend it is.
- */
-export async function readStoredJob(settings: QueueSettings, queue: QueueName, jobId: string): Promise<string | undefined> {
-  if (settings.kind === 'redis') {
-    const redis = new Redis(settings.url, { maxRetriesPerRequest: 1 });
-    try {
-      const hash = await redis.hgetall(`${settings.prefix}:${queue}:${jobId}`);
-      return Object.keys(hash).length ? JSON.stringify(hash) : undefined;
-    } finally {
-      redis.disconnect();
-    }
-  }
-  const client = new pg.Client({ connectionString: settings.url, connectionTimeoutMillis: 5_000 });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ row: string }>(`select row_to_json(j)::text as row from "${settings.schema}".job j where queue = $1 and id = $2`, [queue, jobId]);
-    return rows[0]?.row;
-  } finally {
-    await client.end();
-  }
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { prepareQueueStore, queueSchemaOf } from '../queues/backend.ts';
+import { queueSchemaOf } from '../queues/backend.ts';
+import { prepareQueueStore } from '../queues/store.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,0 +1,52 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createQueueClient, emailJobOptions, loadMigrateConfig, readStoredJob, type QueueClient, type QueueSettings } from '../src/index.ts';
+import { testEnv, testQueueBackend } from '../src/testing/index.ts';
+
+// Runs on whichever backend this test run found (CI runs the suite on both).
+describe(`queue client (${testQueueBackend()} backend)`, () => {
+  let settings: QueueSettings;
+  const clients: QueueClient[] = [];
+  const client = () => {
+    const c = createQueueClient(settings);
+    clients.push(c);
+    return c;
+  };
+  beforeAll(async () => {
+    settings = loadMigrateConfig(await testEnv()).queue;
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+  });
+
+  it('adds, finds, schedules and obliterates jobs through the producer', async () => {
+    const email = client().producer('email', emailJobOptions({ attempts: 2, backoffMs: 100 }));
+    const challengeId = randomUUID();
+    await email.add('otp', { challengeId, sealedCode: 'v1.sealed' }, { jobId: `otp-${challengeId}` });
+    expect((await email.getJob(`otp-${challengeId}`))?.data).toEqual({ challengeId, sealedCode: 'v1.sealed' });
+    expect(await readStoredJob(settings, 'email', `otp-${challengeId}`)).toContain(challengeId);
+
+    const maintenance = client().producer('maintenance', {});
+    await maintenance.upsertScheduler('cleanup', { pattern: '0 3 1 1 *' }, { name: 'cleanup', data: {} });
+    await maintenance.upsertScheduler('cleanup', { pattern: '0 4 1 1 *' }, { name: 'cleanup', data: {} });
+    expect(await maintenance.schedulerIds()).toEqual(['cleanup']);
+
+    await email.obliterate();
+    expect(await email.getJob(`otp-${challengeId}`)).toBeUndefined();
+    await expect(client().ping()).resolves.toBeUndefined();
+  });
+
+  it('shares rate limits between clients, as between API replicas', async () => {
+    const [a, b] = [client(), client()];
+    const opts = { keyPrefix: `t-${randomUUID()}`, points: 3, duration: 60 };
+    const [limitA, limitB] = [a.rateLimiter(opts), b.rateLimiter(opts)];
+    await limitA.consume('203.0.113.7');
+    await limitB.consume('203.0.113.7');
+    await limitA.consume('203.0.113.7');
+    const refused = await limitB.consume('203.0.113.7').then(() => undefined, (res: { msBeforeNext: number; remainingPoints: number }) => res);
+    expect(refused?.remainingPoints).toBe(0);
+    expect(refused?.msBeforeNext).toBeGreaterThan(50_000);
+    // Another client's budget is its own.
+    await expect(limitB.consume('198.51.100.1')).resolves.toMatchObject({ remainingPoints: 2 });
+  });
+});
