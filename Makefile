@@ -12,7 +12,12 @@ help:
 install:
 	$(NPM) install
 
-## dev: migrate, then run api, mailer-worker and scheduler against local PostgreSQL, Redis and SMTP
+## start: the whole stack (embedded PostgreSQL and dev inbox unless DATABASE_URL, REDIS_URL, SMTP_URL are set)
+.PHONY: start
+start:
+	$(NPM) start
+
+## dev: the same as start
 .PHONY: dev
 dev:
 	$(NPM) run dev

@@ -27,6 +27,11 @@ const env: NodeJS.ProcessEnv = { ...process.env };
 // Malformed variables stop us here, with the services' own one-line messages, before anything starts.
 exitOnConfigError(() => loadMigrateConfig(env));
 const graceMs = Number(env.SHUTDOWN_GRACE_MS ?? 20_000);
+const inboxPort = Number(env.DEV_INBOX_PORT || 8025);
+if (!Number.isInteger(inboxPort) || inboxPort < 0 || inboxPort > 65535) {
+  process.stderr.write('invalid environment:\n  DEV_INBOX_PORT: must be a port number (0-65535)\n');
+  process.exit(1);
+}
 
 // --- one runner per state folder ---------------------------------------------------------------
 const stateDir = env.CHEERSHARE_STATE_DIR ?? join(root, '.cheershare');
@@ -111,8 +116,8 @@ if (!env.SMTP_URL) {
   try {
     inbox = await startDevInbox({
       smtpPort: 1025,
-      httpPort: Number(env.DEV_INBOX_PORT ?? 8025),
-      httpPortExplicit: env.DEV_INBOX_PORT !== undefined,
+      httpPort: inboxPort,
+      httpPortExplicit: !!env.DEV_INBOX_PORT,
       onMail: (text) => process.stdout.write(`${text}\n`),
     });
   } catch (err) {
