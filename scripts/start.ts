@@ -13,7 +13,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSy
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  describeQueueSettings, EmbeddedPostgresError, exitOnConfigError, loadMigrateConfig, redactUrl, startEmbeddedPostgres, type EmbeddedPostgres,
+  describeQueueSettings, EmbeddedPostgresError, exitOnConfigError, isProcessAlive, loadMigrateConfig, redactUrl, startEmbeddedPostgres,
+  type EmbeddedPostgres,
 } from '@cheershare/shared';
 import { startDevInbox, type DevInbox } from './dev-inbox.ts';
 
@@ -38,16 +39,8 @@ const stateDir = env.CHEERSHARE_STATE_DIR ?? join(root, '.cheershare');
 mkdirSync(stateDir, { recursive: true });
 chmodSync(stateDir, 0o755); // as root, PostgreSQL runs as the "postgres" user and must reach it
 const lockFile = join(stateDir, 'start.pid');
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 const holder = existsSync(lockFile) ? Number(readFileSync(lockFile, 'utf8')) : 0;
-if (holder > 0 && holder !== process.pid && alive(holder)) {
+if (holder > 0 && holder !== process.pid && isProcessAlive(holder)) {
   say(`cheershare is already running from ${stateDir} (pid ${holder}); stop it first (Ctrl-C in its terminal, or kill ${holder}).`);
   process.exit(1);
 }

@@ -5,20 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { isProcessAlive } from '@cheershare/shared';
 import { startService, uniqueEmail, type ServiceProcess } from '@cheershare/shared/testing';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const START = join(ROOT, 'scripts/start.ts');
 const MIGRATE = join(ROOT, 'packages/shared/src/db/migrate-cli.ts');
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** `npm start` as a newcomer runs it: nothing configured, only a state folder of the test's own. */
 interface Runner {
@@ -41,7 +34,7 @@ afterAll(async () => {
   // A failed test must not leave a stack behind: killing a runner makes it all drain and stop.
   await Promise.all(runners.map((r) => r.proc.stop('SIGKILL')));
   const pids = runners.flatMap((r) => [...r.servicePids, r.postgresPid]);
-  for (let waited = 0; pids.some(alive) && waited < 30_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+  for (let waited = 0; pids.some(isProcessAlive) && waited < 30_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
   for (const dir of folders) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -93,7 +86,7 @@ async function signIn(r: Runner, email: string): Promise<{ id: string; created_a
 }
 
 async function allGone(pids: number[]) {
-  await expect.poll(() => pids.filter(alive), { timeout: 30_000, interval: 100 }).toEqual([]);
+  await expect.poll(() => pids.filter(isProcessAlive), { timeout: 30_000, interval: 100 }).toEqual([]);
 }
 
 describe('npm start on a machine with nothing configured', () => {

@@ -15,3 +15,4 @@ export * from './storage/local-storage.ts';
 export * from './queues/dispatch.ts';
 export * from './embedded/postgres.ts';
 export * from './queues/store.ts';
+export * from './processes.ts';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createQueueClient, emailJobOptions, loadMigrateConfig, readStoredJob, type QueueClient, type QueueSettings } from '../src/index.ts';
+import { createQueueClient, creativeJobOptions, emailJobOptions, loadMigrateConfig, readStoredJob, type QueueClient, type QueueSettings } from '../src/index.ts';
 import { testEnv, testQueueBackend } from '../src/testing/index.ts';
 
 // Runs on whichever backend this test run found (CI runs the suite on both).
@@ -48,5 +48,31 @@ describe(`queue client (${testQueueBackend()} backend)`, () => {
     expect(refused?.msBeforeNext).toBeGreaterThan(50_000);
     // Another client's budget is its own.
     await expect(limitB.consume('198.51.100.1')).resolves.toMatchObject({ remainingPoints: 2 });
+  });
+
+  it('runs a job again when the worker that held it died mid-job (stalled-job recovery)', async () => {
+    const c = client();
+    const creatives = c.producer('creatives', { ...creativeJobOptions(), attempts: 1 });
+    const creativeId = randomUUID();
+    const quick = { lockDuration: 1_000, stalledInterval: 300 };
+    let taken!: () => void;
+    const held = new Promise<void>((resolve) => (taken = resolve));
+    // A worker that takes the job and never finishes it, then dies without a word.
+    const doomed = c.worker('creatives', () => {
+      taken();
+      return new Promise(() => {});
+    }, quick);
+    await creatives.add('process', { creativeId }, { jobId: `creative-${creativeId}` });
+    await held;
+    await doomed.close(true);
+    expect(await (await creatives.getJob(`creative-${creativeId}`))?.getState()).toBe('active');
+
+    const rescuer = c.worker('creatives', (job) => Promise.resolve(`done ${String(job.id)}`), quick);
+    try {
+      await expect.poll(async () => (await creatives.getJob(`creative-${creativeId}`))?.getState(), { timeout: 15_000, interval: 100 }).toBe('completed');
+      expect((await creatives.getJob(`creative-${creativeId}`))?.returnvalue).toBe(`done creative-${creativeId}`);
+    } finally {
+      await rescuer.close();
+    }
   });
 });

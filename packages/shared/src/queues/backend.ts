@@ -65,7 +65,7 @@ export interface QueueClient {
   readonly description: string;
   producer<Q extends QueueName>(name: Q, defaultJobOptions: DefaultJobOptions): Producer<Q>;
   /** A worker on `name`. It owns its connections; `close()` waits for active jobs to finish. */
-  worker(name: QueueName, processor: Processor, opts?: Pick<WorkerOptions, 'concurrency' | 'lockDuration' | 'autorun'>): Worker;
+  worker(name: QueueName, processor: Processor, opts?: Pick<WorkerOptions, 'concurrency' | 'lockDuration' | 'stalledInterval' | 'autorun'>): Worker;
   /**
    * A limiter of `points` per `duration` seconds per key, shared by every process on this store
    * (rate-limiter-flexible: RateLimiterRedis or RateLimiterPostgres). `keyPrefix` names the limit.
