@@ -143,15 +143,24 @@ describe('npm start on a machine with nothing configured', () => {
     await allGone([...next.servicePids, next.postgresPid]);
   }, 120_000);
 
-  it('refuses a data folder of another PostgreSQL major in one clear line, and starts nothing', async () => {
+  it.each([
+    ['of another PostgreSQL major', (dir: string) => {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'PG_VERSION'), '15\n');
+    }, /holds data of PostgreSQL 15, but the embedded server is PostgreSQL \d+: .*move the folder away/],
+    ['that holds something else', (dir: string) => {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'notes.txt'), 'mine\n');
+    }, /could not create its data folder: .*exists but is not empty.* holds something that is not a PostgreSQL data folder: move it away/],
+    ['that is a file', (dir: string) => writeFileSync(dir, 'not a folder\n'), /could not create its data folder: .* is not a folder: move it away/],
+  ])('refuses a data folder %s in one clear line, and starts nothing', async (_label, prepare, message) => {
     const stateDir = stateFolder();
-    mkdirSync(join(stateDir, 'postgres'));
-    writeFileSync(join(stateDir, 'postgres', 'PG_VERSION'), '15\n');
+    prepare(join(stateDir, 'postgres'));
     const runner = startService(START, runnerEnv(stateDir));
     expect(await runner.exited).toBe(1);
     const said = runner.output.filter((l) => l.startsWith('[start]'));
     expect(said).toHaveLength(1);
-    expect(said[0]).toMatch(/holds data of PostgreSQL 15, but the embedded server is PostgreSQL \d+: .*move the folder away/);
+    expect(said[0]).toMatch(message);
     expect(runner.output.join('\n')).not.toMatch(/started (api|mailer-worker|scheduler)/);
     expect(existsSync(join(stateDir, 'start.pid'))).toBe(false);
   }, 60_000);

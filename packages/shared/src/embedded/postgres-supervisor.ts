@@ -31,7 +31,7 @@ const [startMessage] = (await once(process, 'message')) as [{ type: string; opti
 const opts = startMessage.options;
 const recent: string[] = [];
 const remember = (text: string) => {
-  for (const line of text.split('\n')) if (line.trim()) recent.push(line.trim());
+  for (const line of text.split(/\n|ERROR OUTPUT: /)) if (line.trim()) recent.push(line.trim());
   recent.splice(0, Math.max(0, recent.length - 40));
 };
 
@@ -53,14 +53,15 @@ async function binaryMajor(): Promise<number> {
 
 /** The most telling line PostgreSQL printed, and what to do about it. */
 function explain(what: string): string {
-  const line = [...recent].reverse().find((l) => /FATAL|ERROR|could not|denied|in use|incompatible|not empty/i.test(l)) ?? recent.at(-1) ?? 'no output';
+  const line = ([...recent].reverse().find((l) => /FATAL|ERROR|could not|denied|in use|incompatible|not empty|EEXIST|ENOTDIR/i.test(l)) ?? recent.at(-1) ?? 'no output').replace(/\.$/, '');
   let hint = '';
   if (/address already in use|could not bind/i.test(line)) hint = ` Port ${opts.port} is taken: free it and start again.`;
   else if (/permission denied/i.test(line)) {
     hint = userInfo().uid === 0
       ? ` The server runs as the "postgres" system user, which must be able to reach and write ${opts.dataDir} (every parent folder needs o+x).`
       : ` Make ${opts.dataDir} writable by you, or delete it to start afresh.`;
-  } else if (/not empty/i.test(line)) hint = ` ${opts.dataDir} holds something that is not a PostgreSQL data folder: move it away or delete it.`;
+  } else if (/EEXIST|ENOTDIR/.test(line)) hint = ` ${opts.dataDir} is not a folder: move it away or delete it.`;
+  else if (/not empty/i.test(line)) hint = ` ${opts.dataDir} holds something that is not a PostgreSQL data folder: move it away or delete it.`;
   return `embedded PostgreSQL ${what}: ${line}.${hint}`;
 }
 
