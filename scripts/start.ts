@@ -157,5 +157,7 @@ if (!stopping) {
   say(`  mail        ${inbox ? `development inbox ${inbox.pageUrl} (SMTP ${inbox.smtpUrl})` : `SMTP ${redactUrl(env.SMTP_URL)}`}`);
   say(`  database    ${databaseLine}`);
   say(`  queues      ${queueLine}`);
+  const ops = [...ready].map(([name, m]) => `${name} :${String(m.operatorPort)}`).join(', ');
+  say(`  operators   /healthz, /readyz, /metrics on ${ops} (METRICS_HOST ${env.METRICS_HOST ?? '127.0.0.1'})`);
   say('Ctrl-C stops everything (services drain first, the database last).');
 }

@@ -16,6 +16,8 @@ export interface Stack {
   /** Present when started with `{ scheduler: true }`. */
   scheduler?: ServiceProcess;
   base: string;
+  /** Operator ports (/healthz, /readyz, /metrics) of each service. */
+  operators: { api: number; mailer: number; scheduler?: number };
   call(method: string, path: string, opts?: { json?: unknown; token?: string }): Promise<{ status: number; body: any }>;
   /** Asks for a code and returns it as it arrived by email. */
   codeByEmail(email: string): Promise<string>;
@@ -41,11 +43,19 @@ export async function startStack(extra: Record<string, string> = {}, opts: { sch
   };
   const mailer = startService(MAILER_ENTRY, env);
   const scheduler = opts.scheduler ? startService(SCHEDULER_ENTRY, env) : undefined;
-  const [{ proc: api, base }] = await Promise.all([
-    startApi(),
+  let apiOperator = 0;
+  const [{ proc: api, base }, mailerReady, schedulerReady] = await Promise.all([
+    startApi().then(async (started) => {
+      apiOperator = Number((await started.proc.waitForLog((l) => l.msg === 'api listening')).operatorPort);
+      return started;
+    }),
     mailer.waitForLog((l) => l.msg === 'mailer-worker running'),
     scheduler?.waitForLog((l) => l.msg === 'scheduler running'),
   ]);
+  const operators = {
+    api: apiOperator, mailer: Number(mailerReady.operatorPort),
+    ...(schedulerReady && { scheduler: Number(schedulerReady.operatorPort) }),
+  };
 
   const call: Stack['call'] = async (method, path, { json, token } = {}) => {
     const headers: Record<string, string> = {};
@@ -57,7 +67,7 @@ export async function startStack(extra: Record<string, string> = {}, opts: { sch
   };
 
   return {
-    env, sink, api, mailer, base, call, startApi,
+    env, sink, api, mailer, base, operators, call, startApi,
     ...(scheduler && { scheduler }),
     async codeByEmail(email) {
       const seen = sink.mails.length;

@@ -51,7 +51,7 @@ function statusWithHost(url: string, host: string): Promise<number> {
 function runnerEnv(stateDir: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     CHEERSHARE_STATE_DIR: stateDir, UPLOAD_DIR: join(stateDir, 'uploads'),
-    PORT: '0', HOST: '127.0.0.1', DEV_INBOX_PORT: '0', SHUTDOWN_GRACE_MS: '10000', LOG_LEVEL: 'info', OTP_RESEND_SECONDS: '0',
+    PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', DEV_INBOX_PORT: '0', SHUTDOWN_GRACE_MS: '10000', LOG_LEVEL: 'info', OTP_RESEND_SECONDS: '0',
     ...extra,
   };
 }

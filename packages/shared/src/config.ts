@@ -26,6 +26,8 @@ const common = {
   QUEUE_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,56}$/, 'must be 1 to 56 letters, digits, _ or -').default('cheershare'),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(20_000),
+  // The operator port (/healthz, /readyz, /metrics): loopback unless a deployment opens it.
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   OTP_TTL_SECONDS: int(1, 3600).default(600),
   JOB_ENCRYPTION_KEY: secret.optional(),
   EMAIL_ATTEMPTS: int(1, 50).default(10),
@@ -46,6 +48,7 @@ const storage = {
 
 const apiSchema = z.object({
   ...common,
+  METRICS_PORT: int(0, 65535).default(9100),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: int(0, 65535).default(3000),
   TRUST_PROXY: z.stringbool().default(false),
@@ -66,6 +69,7 @@ const apiSchema = z.object({
 
 const mailerSchema = z.object({
   ...common,
+  METRICS_PORT: int(0, 65535).default(9101),
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).default('smtp://127.0.0.1:1025'),
   MAIL_FROM: z.string().min(3).refine((s) => !/[\r\n]/.test(s), 'must be a single line').default('cheershare <no-reply@cheershare.localhost>'),
   MAILER_CONCURRENCY: int(1, 100).default(5),
@@ -77,6 +81,7 @@ const cron = z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern such a
 
 const schedulerSchema = z.object({
   ...common,
+  METRICS_PORT: int(0, 65535).default(9102),
   ...storage,
   CREATIVES_CONCURRENCY: int(1, 32).default(2),
   IMAGE_MAX_PIXELS: int(1, 1_000_000_000).default(40_000_000),
@@ -144,6 +149,7 @@ function commonSections(e: z.output<typeof apiSchema> | z.output<typeof mailerSc
     database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     queue: queueSettings(e),
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    operator: { host: e.METRICS_HOST, port: e.METRICS_PORT },
     otpTtlSeconds: e.OTP_TTL_SECONDS,
     email: { attempts: e.EMAIL_ATTEMPTS, backoffMs: e.EMAIL_BACKOFF_MS },
   };

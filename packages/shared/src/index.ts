@@ -16,3 +16,5 @@ export * from './queues/dispatch.ts';
 export * from './embedded/postgres.ts';
 export * from './queues/store.ts';
 export * from './processes.ts';
+export * from './operator.ts';
+export { Histogram, Counter, Gauge, type Registry } from 'prom-client';

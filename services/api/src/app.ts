@@ -1,17 +1,20 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  createDatabase, createLocalStorage, createQueueClient, creativeJobOptions, emailJobOptions, QUEUES, systemClock,
+  createDatabase, createLocalStorage, createQueueClient, creativeJobOptions, emailJobOptions, QUEUES, startOperatorServer, systemClock,
+  type OperatorServer,
   type ApiConfig, type Clock, type Logger,
 } from '@cheershare/shared';
 import type { Deps } from './deps.ts';
 import { loadKeyRing } from './auth/keys.ts';
+import { createApiMetrics } from './metrics.ts';
+import { readinessChecks } from './handlers/health.ts';
 import { createServer } from './server.ts';
 
 export interface ApiApp {
   deps: Deps;
-  /** Listens on config.http; resolves with the bound port. */
-  start(): Promise<number>;
+  /** Listens on config.http and the operator port; resolves with the bound ports. */
+  start(): Promise<{ port: number; operatorPort: number }>;
   /** Stops accepting, lets in-flight requests finish, then closes the queues and the pool. */
   stop(): Promise<void>;
 }
@@ -28,9 +31,11 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
     logger: opts.logger,
     clock: opts.clock ?? systemClock,
     keys: loadKeyRing(config.jwt.privateKeyPem),
+    metrics: createApiMetrics([emailQueue, creativesQueue]),
     lifecycle: opts.lifecycle,
   };
   let server: Server | undefined;
+  let operator: OperatorServer | undefined;
 
   return {
     deps,
@@ -42,7 +47,8 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
         http.once('error', reject);
         http.listen(config.http.port, config.http.host, () => resolve());
       });
-      return (http.address() as AddressInfo).port;
+      operator = await startOperatorServer({ ...config.operator, registry: deps.metrics.registry, readiness: () => readinessChecks(deps) });
+      return { port: (http.address() as AddressInfo).port, operatorPort: operator.port };
     },
     async stop() {
       if (server) {
@@ -54,6 +60,7 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
         http.closeIdleConnections();
         await closing.finally(() => clearInterval(sweep));
       }
+      await operator?.close();
       await queues.close();
       await db.destroy();
     },

@@ -1,5 +1,6 @@
 import type { ApiConfig, Clock, Db, Logger, Producer, QueueClient, Storage } from '@cheershare/shared';
 import type { KeyRing } from './auth/keys.ts';
+import type { ApiMetrics } from './metrics.ts';
 
 /** Everything the HTTP layer needs, passed in explicitly. Handlers take a `Pick` of it. */
 export interface Deps {
@@ -12,6 +13,7 @@ export interface Deps {
   creativesQueue: Producer<'creatives'>;
   storage: Storage;
   keys: KeyRing;
+  metrics: ApiMetrics;
   /** Readiness reads it; true once shutdown has begun. */
   lifecycle: { readonly draining: boolean };
 }

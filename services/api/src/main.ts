@@ -10,10 +10,10 @@ const app = createApiApp(config, { logger, lifecycle: shutdown });
 shutdown.add({ name: 'http server, queues, database', run: () => app.stop() });
 drainOnStopSignals(shutdown, process);
 
-const port = await app.start().catch((err: NodeJS.ErrnoException) => {
-  const why = err.code === 'EADDRINUSE' ? `port ${config.http.port} is taken: stop what uses it or set PORT` : err.message;
+const { port, operatorPort } = await app.start().catch((err: NodeJS.ErrnoException) => {
+  const why = err.code === 'EADDRINUSE' ? `a port is taken (PORT ${config.http.port}, METRICS_PORT ${config.operator.port}): stop what uses it or choose another` : err.message;
   logger.fatal({ host: config.http.host, port: config.http.port }, `cannot listen: ${why}`);
   process.exit(1);
 });
-logger.info({ port, host: config.http.host, queues: app.deps.queues.description }, 'api listening');
-reportReady(process, { port, host: config.http.host });
+logger.info({ port, host: config.http.host, operatorPort, queues: app.deps.queues.description }, 'api listening');
+reportReady(process, { port, host: config.http.host, operatorPort });

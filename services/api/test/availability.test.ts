@@ -19,11 +19,11 @@ describe('availability', () => {
     api = await startApi();
     const ready = await api.request('GET', '/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body.checks).toEqual({ database: true, queue: true, draining: false });
+    expect(ready.body.checks).toEqual({ database: true, queue: true, not_draining: true });
     api.lifecycle.draining = true;
     const draining = await api.request('GET', '/readyz');
     expect(draining.status).toBe(503);
-    expect(draining.body.checks.draining).toBe(true);
+    expect(draining.body.checks.not_draining).toBe(false);
     expect((await api.request('GET', '/healthz')).status).toBe(200);
   });
 

@@ -40,7 +40,7 @@ export async function startApi(opts: { env?: Record<string, string>; clock?: Clo
   const logger = createLogger({ level: 'debug', name: 'api-test', destination });
   const lifecycle = { draining: false };
   const app = createApiApp(config, { logger, lifecycle, ...(opts.clock && { clock: opts.clock }) });
-  const port = await app.start();
+  const { port } = await app.start();
   const base = `http://127.0.0.1:${port}`;
 
   const api: TestApi = {

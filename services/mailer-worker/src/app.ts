@@ -1,5 +1,9 @@
 import type { Worker } from 'bullmq';
-import { createDatabase, createQueueClient, QUEUES, systemClock, type Clock, type Logger, type MailerConfig, type QueueClient } from '@cheershare/shared';
+import {
+  counter, createDatabase, createQueueClient, createRegistry, emailJobOptions, instrumentWorker, probe, QUEUES,
+  registerQueueDepth, startOperatorServer, systemClock, type Clock, type Logger, type MailerConfig, type OperatorServer, type QueueClient,
+} from '@cheershare/shared';
+import { sql } from 'kysely';
 import type { Deps } from './deps.ts';
 import { createSmtpTransport } from './mail/transport.ts';
 import { makeEmailProcessor } from './processors/index.ts';
@@ -8,6 +12,8 @@ export interface MailerApp {
   deps: Deps;
   worker: Worker;
   queues: QueueClient;
+  /** Waits until the worker is fetching and opens the operator port; resolves with its port. */
+  start(): Promise<number>;
   /** Stops fetching, waits for active deliveries, then closes SMTP, the queue connection and the pool. */
   stop(): Promise<void>;
 }
@@ -15,24 +21,43 @@ export interface MailerApp {
 /** The composition root of the mailer worker. The worker starts fetching at once. */
 export function createMailerApp(config: MailerConfig, opts: { logger: Logger; clock?: Clock }): MailerApp {
   const { logger } = opts;
+  const registry = createRegistry('mailer-worker');
   const deps: Deps = {
     config, logger,
     clock: opts.clock ?? systemClock,
     db: createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-mailer' }),
     transport: createSmtpTransport({ url: config.smtp.url, timeoutMs: config.smtp.timeoutMs, maxConnections: config.concurrency }),
+    metrics: {
+      registry,
+      emails: counter(registry, 'cheershare_emails_total', 'Emails by kind and outcome: sent, retried, failed (permanently), skipped.', ['kind', 'outcome']),
+    },
   };
   const queues = createQueueClient(config.queue, logger);
   const worker = queues.worker(QUEUES.email, makeEmailProcessor(deps), { concurrency: config.concurrency });
   worker.on('completed', (job, result) => logger.info({ jobId: job.id, name: job.name, result }, 'email job done'));
   worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, error: err.message }, 'email job failed'));
   worker.on('error', (err) => logger.error({ err }, 'worker error'));
+  instrumentWorker(registry, worker);
+  registerQueueDepth(registry, [queues.producer(QUEUES.email, emailJobOptions(config.email))]);
+  let operator: OperatorServer | undefined;
+  // Ready only while the worker is consuming and its stores answer.
+  const readiness = async () => {
+    const [database, queue] = await Promise.all([probe(() => sql`select 1`.execute(deps.db)), probe(() => queues.ping())]);
+    return { database, queue, consuming: worker.isRunning() && !worker.closing };
+  };
 
   return {
     deps,
     worker,
     queues,
+    async start() {
+      await worker.waitUntilReady();
+      operator = await startOperatorServer({ ...config.operator, registry, readiness });
+      return operator.port;
+    },
     async stop() {
       await worker.close();
+      await operator?.close();
       await queues.close();
       deps.transport.close();
       await deps.db.destroy();

@@ -1,5 +1,5 @@
 import type { Transporter } from 'nodemailer';
-import type { Clock, Db, Logger, MailerConfig } from '@cheershare/shared';
+import type { Clock, Counter, Db, Logger, MailerConfig, Registry } from '@cheershare/shared';
 
 /** What processors need, passed in explicitly. */
 export interface Deps {
@@ -8,4 +8,5 @@ export interface Deps {
   clock: Clock;
   db: Db;
   transport: Transporter;
+  metrics: { registry: Registry; emails: Counter };
 }

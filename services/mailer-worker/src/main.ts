@@ -10,11 +10,12 @@ const app = createMailerApp(config, { logger });
 shutdown.add({ name: 'worker, smtp, database', run: () => app.stop() });
 drainOnStopSignals(shutdown, process);
 
+let operatorPort: number;
 try {
-  await app.worker.waitUntilReady();
+  operatorPort = await app.start();
 } catch (err) {
   logger.fatal({ err, queues: app.queues.description }, 'could not start: is the queue store reachable and migrated? (npm run migrate)');
   process.exit(1);
 }
-logger.info({ queue: app.worker.name, concurrency: config.concurrency, queues: app.queues.description }, 'mailer-worker running');
-reportReady(process);
+logger.info({ queue: app.worker.name, concurrency: config.concurrency, queues: app.queues.description, operatorPort }, 'mailer-worker running');
+reportReady(process, { operatorPort });

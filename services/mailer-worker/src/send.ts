@@ -25,7 +25,7 @@ export interface Outcome {
  * refuses) fails at once; network trouble and 4xx are rethrown for BullMQ to retry.
  */
 export async function deliverOnce(
-  { db, transport, config, logger }: Pick<Deps, 'db' | 'transport' | 'config' | 'logger'>,
+  { db, transport, config, logger, metrics }: Pick<Deps, 'db' | 'transport' | 'config' | 'logger' | 'metrics'>,
   job: Job,
   delivery: { jobId: string; kind: string },
   plan: () => Promise<Plan>,
@@ -39,10 +39,12 @@ export async function deliverOnce(
   if ('skip' in decided) {
     await recordOutcome(db, { ...base, status: 'skipped', lastError: decided.skip });
     logger.info({ jobId, kind, reason: decided.skip }, 'email skipped');
+    metrics.emails.inc({ kind, outcome: 'skipped' });
     return { status: 'skipped' };
   }
   if ('fail' in decided) {
     await recordOutcome(db, { ...base, status: 'failed', lastError: decided.fail });
+    metrics.emails.inc({ kind, outcome: 'failed' });
     throw new UnrecoverableError(decided.fail);
   }
 
@@ -52,12 +54,14 @@ export async function deliverOnce(
     const { subject, text, html } = decided.message;
     const info = (await transport.sendMail({ from: config.smtp.from, to: decided.recipient, subject, text, html })) as { messageId?: string };
     await recordOutcome(db, { ...base, status: 'sent', messageId: info.messageId ?? null });
+    metrics.emails.inc({ kind, outcome: 'sent' });
     return { status: 'sent' };
   } catch (err) {
     const permanent = isPermanentSmtpFailure(err);
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     const reason = describeSmtpFailure(err);
     await recordOutcome(db, { ...base, status: permanent || lastAttempt ? 'failed' : 'retrying', lastError: reason });
+    metrics.emails.inc({ kind, outcome: permanent || lastAttempt ? 'failed' : 'retried' });
     throw permanent ? new UnrecoverableError(`permanent SMTP failure: ${reason}`) : err;
   }
 }

@@ -1,8 +1,10 @@
 import type { Worker } from 'bullmq';
 import {
-  createDatabase, createLocalStorage, createQueueClient, emailJobOptions, maintenanceJobOptions,
-  QUEUES, systemClock, type Clock, type Logger, type Producer, type QueueClient, type SchedulerConfig,
+  counter, createDatabase, createLocalStorage, createQueueClient, createRegistry, creativeJobOptions, emailJobOptions, instrumentWorker,
+  maintenanceJobOptions, probe, QUEUES, registerQueueDepth, startOperatorServer, systemClock,
+  type Clock, type Logger, type OperatorServer, type Producer, type QueueClient, type SchedulerConfig,
 } from '@cheershare/shared';
+import { sql } from 'kysely';
 import type { Deps } from './deps.ts';
 import { makeCreativesProcessor, makeMaintenanceProcessor } from './processors/index.ts';
 import { upsertSchedules } from './schedules.ts';
@@ -13,8 +15,8 @@ export interface SchedulerApp {
   workers: Worker[];
   maintenanceQueue: Producer<'maintenance'>;
   queues: QueueClient;
-  /** Upserts the job schedulers and waits until the workers are fetching. */
-  start(): Promise<void>;
+  /** Upserts the job schedulers, waits until the workers are fetching, opens the operator port (resolves with it). */
+  start(): Promise<number>;
   /** Stops fetching, waits for active jobs, then closes the queues and the pool. */
   stop(): Promise<void>;
 }
@@ -24,19 +26,31 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
   const { logger } = opts;
   restrictDecoders();
   const queues = createQueueClient(config.queue, logger);
+  const registry = createRegistry('scheduler');
   const deps: Deps = {
     config, logger,
     clock: opts.clock ?? systemClock,
     db: createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-scheduler' }),
     storage: createLocalStorage(config.storage.dir),
     emailQueue: queues.producer(QUEUES.email, emailJobOptions(config.email)),
+    metrics: {
+      registry,
+      images: counter(registry, 'cheershare_images_total', 'Uploaded images processed: ready, or rejected with a reason.', ['outcome', 'reason']),
+    },
   };
   const maintenanceQueue = queues.producer(QUEUES.maintenance, maintenanceJobOptions());
   const workers = [
     queues.worker(QUEUES.creatives, makeCreativesProcessor(deps), { concurrency: config.concurrency }),
     queues.worker(QUEUES.maintenance, makeMaintenanceProcessor(deps), { concurrency: 1 }),
   ];
+  registerQueueDepth(registry, [queues.producer(QUEUES.creatives, creativeJobOptions()), maintenanceQueue]);
+  let operator: OperatorServer | undefined;
+  const readiness = async () => {
+    const [database, queue] = await Promise.all([probe(() => sql`select 1`.execute(deps.db)), probe(() => queues.ping())]);
+    return { database, queue, consuming: workers.every((w) => w.isRunning() && !w.closing) };
+  };
   for (const worker of workers) {
+    instrumentWorker(registry, worker);
     worker.on('failed', (job, err) => logger.warn({ queue: worker.name, jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, error: err.message }, 'job failed'));
     worker.on('error', (err) => logger.error({ err, queue: worker.name }, 'worker error'));
   }
@@ -49,9 +63,12 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
     async start() {
       await upsertSchedules(maintenanceQueue, config);
       await Promise.all(workers.map((w) => w.waitUntilReady()));
+      operator = await startOperatorServer({ ...config.operator, registry, readiness });
+      return operator.port;
     },
     async stop() {
       await Promise.all(workers.map((w) => w.close()));
+      await operator?.close();
       await queues.close();
       await deps.db.destroy();
     },

@@ -1,4 +1,4 @@
-import type { Clock, Db, Logger, Producer, SchedulerConfig, Storage } from '@cheershare/shared';
+import type { Clock, Counter, Db, Logger, Producer, Registry, SchedulerConfig, Storage } from '@cheershare/shared';
 
 /** What the scheduler's processors need, passed in explicitly. */
 export interface Deps {
@@ -8,4 +8,5 @@ export interface Deps {
   db: Db;
   storage: Storage;
   emailQueue: Producer<'email'>;
+  metrics: { registry: Registry; images: Counter };
 }

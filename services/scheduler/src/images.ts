@@ -119,6 +119,12 @@ function isLosslessWebp(webp: Buffer): boolean {
   return false;
 }
 
+/** A short, bounded label for a rejection reason (for metrics). */
+export function rejectionKind(reason: string): string {
+  const known = Object.entries(REASON).find(([, text]) => text === reason)?.[0];
+  return known ?? (reason.startsWith('The image is too large') ? 'too_large' : 'other');
+}
+
 function tooLarge(maxPixels: number): string {
   return `The image is too large (max ${Number((maxPixels / 1e6).toPrecision(2))} megapixels).`;
 }

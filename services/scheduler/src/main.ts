@@ -10,11 +10,12 @@ const app = createSchedulerApp(config, { logger });
 shutdown.add({ name: 'workers, queues, database', run: () => app.stop() });
 drainOnStopSignals(shutdown, process);
 
+let operatorPort: number;
 try {
-  await app.start();
+  operatorPort = await app.start();
 } catch (err) {
   logger.fatal({ err, queues: app.queues.description }, 'could not start: is the queue store reachable and migrated? (npm run migrate)');
   process.exit(1);
 }
-logger.info({ concurrency: config.concurrency, timeZone: config.timeZone, schedules: config.schedules, queues: app.queues.description }, 'scheduler running');
-reportReady(process);
+logger.info({ concurrency: config.concurrency, timeZone: config.timeZone, schedules: config.schedules, queues: app.queues.description, operatorPort }, 'scheduler running');
+reportReady(process, { operatorPort });

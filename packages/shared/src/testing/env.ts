@@ -39,6 +39,7 @@ export async function testEnv(extra: Record<string, string> = {}, opts: { prepar
     DATABASE_URL: inject('databaseUrl'),
     ...(redisUrl ? { QUEUE_BACKEND: 'redis', REDIS_URL: redisUrl } : { QUEUE_BACKEND: 'postgres' }),
     QUEUE_PREFIX: uniqueQueuePrefix(),
+    METRICS_PORT: '0',
     ...extra,
   };
   // Tests that point the queues at a server that is down skip the preparation.

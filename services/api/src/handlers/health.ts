@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import { sql } from 'kysely';
+import { probe } from '@cheershare/shared';
 import type { Deps } from '../deps.ts';
 import { publicJwks } from '../auth/keys.ts';
 
@@ -10,27 +11,18 @@ export function handleHealthz(): RequestHandler {
   };
 }
 
-async function probe(check: () => Promise<unknown>, ms = 1_000): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      check().then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
-    ]);
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
+/** What readiness looks at, here and on the operator port: every value must be true. */
+export async function readinessChecks({ db, queues, lifecycle }: Pick<Deps, 'db' | 'queues' | 'lifecycle'>) {
+  const [database, queue] = await Promise.all([probe(() => sql`select 1`.execute(db)), probe(() => queues.ping())]);
+  return { database, queue, not_draining: !lifecycle.draining };
 }
 
 /** GET /readyz: PostgreSQL and the queue store answer and the process is not draining. */
-export function handleReadyz({ db, queues, lifecycle }: Pick<Deps, 'db' | 'queues' | 'lifecycle'>): RequestHandler {
+export function handleReadyz(deps: Pick<Deps, 'db' | 'queues' | 'lifecycle'>): RequestHandler {
   return async (_req, res) => {
-    const [database, queue] = await Promise.all([probe(() => sql`select 1`.execute(db)), probe(() => queues.ping())]);
-    const draining = lifecycle.draining;
-    const ready = database && queue && !draining;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks: { database, queue, draining } });
+    const checks = await readinessChecks(deps);
+    const ready = Object.values(checks).every(Boolean);
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks });
   };
 }
 

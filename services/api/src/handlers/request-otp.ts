@@ -18,7 +18,7 @@ const REFUSALS = {
  * POST /v1/auth/otp: issue a code and queue its email. The answer is the same whether or not an
  * account exists; it is sent only once the job is durably in the queue.
  */
-export function handleRequestOtp({ db, emailQueue, config, clock }: Pick<Deps, 'db' | 'emailQueue' | 'config' | 'clock'>): RequestHandler {
+export function handleRequestOtp({ db, emailQueue, config, clock, metrics }: Pick<Deps, 'db' | 'emailQueue' | 'config' | 'clock' | 'metrics'>): RequestHandler {
   const { ttlSeconds, resendSeconds, maxPerHour, maxFailedPerDay } = config.otp;
   const limits = { resendSeconds, maxPerHour, maxFailedPerDay };
   return async (req, res) => {
@@ -26,6 +26,7 @@ export function handleRequestOtp({ db, emailQueue, config, clock }: Pick<Deps, '
     const result = await createChallenge(db, { email, name: name ?? null, secret: config.otpHashSecret, ttlSeconds, limits, now: clock.now() });
     if (!result.ok) {
       const retry = result.retryAfterSeconds;
+      metrics.codes.inc({ event: 'refused', reason: result.reason });
       throw new HttpError(429, result.reason, `${REFUSALS[result.reason]} Ask again in ${retry} s.`, { 'Retry-After': String(retry) });
     }
     const job = { challengeId: result.challengeId, sealedCode: seal(config.jobEncryptionKey, result.code, result.challengeId) };
@@ -36,6 +37,7 @@ export function handleRequestOtp({ db, emailQueue, config, clock }: Pick<Deps, '
       await discardChallenge(db, result.challengeId).catch(() => {});
       throw err;
     }
+    metrics.codes.inc({ event: 'requested', reason: '' });
     res.status(202).json({ expires_in: ttlSeconds, resend_after: resendSeconds });
   };
 }

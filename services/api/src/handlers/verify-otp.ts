@@ -17,8 +17,8 @@ const Body = z.object({
  * POST /v1/auth/verify: trade a code for tokens. The first success for an email creates its
  * user (sign-up and sign-in are one step).
  */
-export function handleVerifyOtp(deps: Pick<Deps, 'db' | 'config' | 'clock' | 'keys'>): RequestHandler {
-  const { db, config, clock } = deps;
+export function handleVerifyOtp(deps: Pick<Deps, 'db' | 'config' | 'clock' | 'keys' | 'metrics'>): RequestHandler {
+  const { db, config, clock, metrics } = deps;
   return async (req, res) => {
     const { email, code } = Body.parse(req.body);
     const now = clock.now();
@@ -30,6 +30,7 @@ export function handleVerifyOtp(deps: Pick<Deps, 'db' | 'config' | 'clock' | 'ke
       return { user, session };
     });
     // Thrown after commit so a wrong attempt is counted.
+    metrics.codes.inc({ event: outcome ? 'verified' : 'failed', reason: '' });
     if (!outcome) throw new HttpError(401, 'invalid_code', 'The code is wrong, expired or already used. Ask for a new one.');
     res.json(tokenResponse(deps, { user: outcome.user, sessionId: outcome.session.sessionId, refreshToken: outcome.session.refreshToken, now }));
   };

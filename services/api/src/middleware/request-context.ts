@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Logger } from '@cheershare/shared';
+import type { ApiMetrics } from '../metrics.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -9,7 +10,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
  * headers, and one access-log line per request. The log carries the path, never the query string
  * or headers, so nothing secret can reach it.
  */
-export function requestContext({ logger }: { logger: Logger }): RequestHandler {
+export function requestContext({ logger, metrics }: { logger: Logger; metrics: ApiMetrics }): RequestHandler {
   return (req, res, next) => {
     const incoming = req.get('x-request-id');
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -23,6 +24,9 @@ export function requestContext({ logger }: { logger: Logger }): RequestHandler {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      // The route template, never the raw path: ids would make every series unique.
+      const route = (req.route as { path?: string } | undefined)?.path ?? '(unmatched)';
+      metrics.http.observe({ method: req.method, route, status: res.statusCode }, ms / 1000);
       logger.info({ requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
     });
     next();

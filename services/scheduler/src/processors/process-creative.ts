@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { creativeKeys, jobIds, type JobData } from '@cheershare/shared';
 import type { Deps } from '../deps.ts';
-import { ImageRejectedError, normaliseImage } from '../images.ts';
+import { ImageRejectedError, normaliseImage, rejectionKind } from '../images.ts';
 
 type Result = { status: 'ready' | 'rejected' | 'gone' };
 
@@ -10,11 +10,13 @@ type Result = { status: 'ready' | 'rejected' | 'gone' };
  * creative already ready is left alone, an already rejected one only has its email (re)queued
  * (same job id, so never twice), and a deleted one is skipped.
  */
-export function processCreative({ db, storage, emailQueue, config, clock, logger }: Deps) {
+export function processCreative({ db, storage, emailQueue, config, clock, logger, metrics }: Deps) {
   async function reject(id: string, reason: string, uploadKey: string | null): Promise<Result> {
-    await db.updateTable('creatives')
+    const marked = await db.updateTable('creatives')
       .set({ status: 'rejected', rejection_reason: reason, processed_at: clock.now(), upload_key: null })
-      .where('id', '=', id).where('status', '=', 'processing').execute();
+      .where('id', '=', id).where('status', '=', 'processing').executeTakeFirst();
+    // Counted once, when the row changes: a re-run only re-queues the (deduplicated) email.
+    if (marked.numUpdatedRows > 0n) metrics.images.inc({ outcome: 'rejected', reason: rejectionKind(reason) });
     await emailQueue.add('creative-rejected', { creativeId: id }, { jobId: jobIds.creativeRejected(id) });
     // Best effort: a file left here is unreferenced now, and cleanup removes it within the hour.
     if (uploadKey) await storage.delete(uploadKey).catch((err: unknown) => logger.warn({ err, creativeId: id }, 'could not remove a rejected upload'));
@@ -56,6 +58,7 @@ export function processCreative({ db, storage, emailQueue, config, clock, logger
       .where('id', '=', creative.id).where('status', '=', 'processing').execute();
     if (creative.upload_key) await storage.delete(creative.upload_key);
     logger.info({ creativeId, width: image.width, height: image.height, bytes: image.image.length }, 'creative ready');
+    metrics.images.inc({ outcome: 'ready', reason: '' });
     return { status: 'ready' };
   };
 
