@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createQueueClient, creativeJobOptions, emailJobOptions, loadMigrateConfig, readStoredJob, type QueueClient, type QueueSettings } from '../src/index.ts';
+import { createQueueClient, creativeJobOptions, emailJobOptions, loadMigrateConfig, readStoredJob, redisDurabilityWarnings, type QueueClient, type QueueSettings } from '../src/index.ts';
 import { testEnv, testQueueBackend } from '../src/testing/index.ts';
 
 // Runs on whichever backend this test run found (CI runs the suite on both).
@@ -74,5 +74,16 @@ describe(`queue client (${testQueueBackend()} backend)`, () => {
     } finally {
       await rescuer.close();
     }
+  });
+});
+
+describe('queue store durability warnings', () => {
+  it('warns about a Redis that evicts or keeps nothing on disk, and not about a safe one', () => {
+    expect(redisDurabilityWarnings({ policy: 'noeviction', appendonly: 'yes', save: '' })).toEqual([]);
+    expect(redisDurabilityWarnings({ policy: 'noeviction', appendonly: 'no', save: '3600 1 300 100' })).toEqual([]);
+    const both = redisDurabilityWarnings({ policy: 'allkeys-lru', appendonly: 'no', save: '' });
+    expect(both).toHaveLength(2);
+    expect(both[0]).toMatch(/maxmemory-policy is "allkeys-lru".*noeviction/);
+    expect(both[1]).toMatch(/lost if Redis restarts.*appendonly yes/);
   });
 });

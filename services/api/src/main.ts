@@ -15,5 +15,6 @@ const { port, operatorPort } = await app.start().catch((err: NodeJS.ErrnoExcepti
   logger.fatal({ host: config.http.host, port: config.http.port }, `cannot listen: ${why}`);
   process.exit(1);
 });
+for (const warning of await app.deps.queues.durabilityWarnings()) logger.warn({ queues: app.deps.queues.description }, `QUEUE STORE CAN LOSE JOBS: ${warning}`);
 logger.info({ port, host: config.http.host, operatorPort, queues: app.deps.queues.description }, 'api listening');
 reportReady(process, { port, host: config.http.host, operatorPort });

@@ -17,5 +17,6 @@ try {
   logger.fatal({ err, queues: app.queues.description }, 'could not start: is the queue store reachable and migrated? (npm run migrate)');
   process.exit(1);
 }
+for (const warning of await app.queues.durabilityWarnings()) logger.warn({ queues: app.queues.description }, `QUEUE STORE CAN LOSE JOBS: ${warning}`);
 logger.info({ queue: app.worker.name, concurrency: config.concurrency, queues: app.queues.description, operatorPort }, 'mailer-worker running');
 reportReady(process, { operatorPort });

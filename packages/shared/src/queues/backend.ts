@@ -71,6 +71,12 @@ export interface QueueClient {
    * (rate-limiter-flexible: RateLimiterRedis or RateLimiterPostgres). `keyPrefix` names the limit.
    */
   rateLimiter(opts: RateLimitOptions): RateLimiterAbstract;
+  /**
+   * What could lose or evict jobs on this store, as sentences for a loud start-up warning: on Redis,
+   * an eviction policy other than noeviction, or neither AOF nor snapshots. Empty when all is well
+   * or when the server will not say (CONFIG disabled, as on some managed services).
+   */
+  durabilityWarnings(): Promise<string[]>;
   /** Resolves when the queue store answers (readiness). */
   ping(): Promise<void>;
   /** Closes every producer made here and the shared connection. Workers are closed by their owners. */
@@ -115,6 +121,7 @@ export function createQueueClient(settings: QueueSettings, logger?: Logger): Que
     },
     worker: (name, processor, opts) => backend.worker(name, processor, opts),
     rateLimiter: (opts) => backend.rateLimiter(opts),
+    durabilityWarnings: () => backend.durabilityWarnings(),
     ping: () => backend.ping(),
     async close() {
       await Promise.allSettled(producers.map((p) => p.close()));
@@ -127,6 +134,7 @@ interface Backend {
   queue(name: string, defaultJobOptions: DefaultJobOptions): Queue;
   worker: QueueClient['worker'];
   rateLimiter: QueueClient['rateLimiter'];
+  durabilityWarnings: QueueClient['durabilityWarnings'];
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -150,6 +158,15 @@ function redisBackend(settings: Extract<QueueSettings, { kind: 'redis' }>, logge
       return worker;
     },
     rateLimiter: (opts) => new RateLimiterRedis({ ...opts, storeClient: shared }),
+    async durabilityWarnings() {
+      const read = async (name: string) => ((await shared.config('GET', name)) as string[])[1];
+      try {
+        const [policy, appendonly, save] = await Promise.all([read('maxmemory-policy'), read('appendonly'), read('save')]);
+        return redisDurabilityWarnings({ policy, appendonly, save });
+      } catch {
+        return [];
+      }
+    },
     ping: async () => void (await shared.ping()),
     close: () => Promise.resolve(shared.disconnect()),
   };
@@ -186,6 +203,8 @@ function postgresBackend(settings: Extract<QueueSettings, { kind: 'postgres' }>,
       worker.on('error', reportConnectionErrors(logger, 'queue database'));
       return worker as unknown as Worker;
     },
+    // PostgreSQL commits jobs durably (WAL) and never evicts them.
+    durabilityWarnings: () => Promise.resolve([]),
     rateLimiter: (opts) => {
       if (!limits) {
         limits = new pg.Pool(postgresPoolConfig(settings, 4));
@@ -200,6 +219,18 @@ function postgresBackend(settings: Extract<QueueSettings, { kind: 'postgres' }>,
       await Promise.all([probe.end(), limits?.end()]);
     },
   };
+}
+
+/** The warnings a Redis with these settings deserves (see QueueClient.durabilityWarnings). */
+export function redisDurabilityWarnings(c: { policy?: string | undefined; appendonly?: string | undefined; save?: string | undefined }): string[] {
+  const warnings: string[] = [];
+  if (c.policy !== undefined && c.policy !== 'noeviction') {
+    warnings.push(`Redis maxmemory-policy is "${c.policy}": under memory pressure Redis will evict queued jobs (sign-in codes never sent). Set maxmemory-policy noeviction.`);
+  }
+  if (c.appendonly === 'no' && (c.save ?? '').trim() === '') {
+    warnings.push('Redis keeps nothing on disk (appendonly no, no save points): every queued job is lost if Redis restarts. Turn on appendonly yes.');
+  }
+  return warnings;
 }
 
 function makeProducer<Q extends QueueName>(name: Q, queue: Queue): Producer<Q> {
