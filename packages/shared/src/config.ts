@@ -65,6 +65,10 @@ const apiSchema = z.object({
   ...storage,
   UPLOAD_MAX_BYTES: int(1, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   SCHEDULE_HORIZON_DAYS: int(0, 3650).default(365),
+  // Bull Board at /admin/queues: off unless both are set.
+  ADMIN_USER: z.string().regex(/^[^:\s]{1,64}$/, 'must be 1 to 64 characters, no colon or space').optional(),
+  ADMIN_PASSWORD: z.string().min(1).max(256).optional(),
+  ADMIN_READ_ONLY: z.stringbool().default(false),
 });
 
 const mailerSchema = z.object({
@@ -155,10 +159,21 @@ function commonSections(e: z.output<typeof apiSchema> | z.output<typeof mailerSc
   };
 }
 
+/** Operator credentials come as a pair; in production the password must be long enough to resist guessing. */
+function checkAdminCredentials(e: { NODE_ENV: string; ADMIN_USER?: string | undefined; ADMIN_PASSWORD?: string | undefined }): void {
+  const problems: string[] = [];
+  if (!!e.ADMIN_USER !== !!e.ADMIN_PASSWORD) problems.push(`  ${e.ADMIN_USER ? 'ADMIN_PASSWORD' : 'ADMIN_USER'}: set both ADMIN_USER and ADMIN_PASSWORD, or neither (the board is then off)`);
+  if (e.NODE_ENV === 'production' && e.ADMIN_PASSWORD && (e.ADMIN_PASSWORD.length < 16 || e.ADMIN_PASSWORD === e.ADMIN_USER || /^(.)\1*$/.test(e.ADMIN_PASSWORD))) {
+    problems.push('  ADMIN_PASSWORD: too weak for production (at least 16 characters, not the user name; openssl rand -base64 24)');
+  }
+  if (problems.length) throw new ConfigError(`invalid environment:\n${problems.join('\n')}`);
+}
+
 /** Configuration of services/api, parsed once from the environment. */
 export function loadApiConfig(env: Env) {
   requireInProduction(env, ['DATABASE_URL', 'UPLOAD_DIR']);
   const e = parseEnv(apiSchema, env);
+  checkAdminCredentials(e);
   const secrets = resolveSecrets(e.NODE_ENV, {
     JOB_ENCRYPTION_KEY: [e.JOB_ENCRYPTION_KEY, DEV_JOB_ENCRYPTION_KEY],
     OTP_HASH_SECRET: [e.OTP_HASH_SECRET, DEV_OTP_HASH_SECRET],
@@ -183,6 +198,7 @@ export function loadApiConfig(env: Env) {
     storage: { dir: e.UPLOAD_DIR },
     timeZone: e.APP_TIMEZONE,
     creatives: { maxBytes: e.UPLOAD_MAX_BYTES, horizonDays: e.SCHEDULE_HORIZON_DAYS },
+    admin: e.ADMIN_USER && e.ADMIN_PASSWORD ? { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, readOnly: e.ADMIN_READ_ONLY } : undefined,
   };
 }
 

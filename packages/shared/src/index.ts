@@ -18,3 +18,4 @@ export * from './queues/store.ts';
 export * from './processes.ts';
 export * from './operator.ts';
 export { Histogram, Counter, Gauge, type Registry } from 'prom-client';
+export * from './redact.ts';

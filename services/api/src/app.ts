@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  createDatabase, createLocalStorage, createQueueClient, creativeJobOptions, emailJobOptions, QUEUES, startOperatorServer, systemClock,
+  createDatabase, createLocalStorage, createQueueClient, creativeJobOptions, emailJobOptions, maintenanceJobOptions, QUEUES, startOperatorServer, systemClock,
   type OperatorServer,
   type ApiConfig, type Clock, type Logger,
 } from '@cheershare/shared';
@@ -25,13 +25,15 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
   const queues = createQueueClient(config.queue, opts.logger);
   const emailQueue = queues.producer(QUEUES.email, emailJobOptions(config.email));
   const creativesQueue = queues.producer(QUEUES.creatives, creativeJobOptions());
+  // For operators (Bull Board, metrics): the scheduler owns this queue's work.
+  const maintenanceQueue = queues.producer(QUEUES.maintenance, maintenanceJobOptions());
   const deps: Deps = {
-    config, db, queues, emailQueue, creativesQueue,
+    config, db, queues, emailQueue, creativesQueue, maintenanceQueue,
     storage: createLocalStorage(config.storage.dir),
     logger: opts.logger,
     clock: opts.clock ?? systemClock,
     keys: loadKeyRing(config.jwt.privateKeyPem),
-    metrics: createApiMetrics([emailQueue, creativesQueue]),
+    metrics: createApiMetrics([emailQueue, creativesQueue, maintenanceQueue]),
     lifecycle: opts.lifecycle,
   };
   let server: Server | undefined;

@@ -11,6 +11,7 @@ export interface Deps {
   queues: QueueClient;
   emailQueue: Producer<'email'>;
   creativesQueue: Producer<'creatives'>;
+  maintenanceQueue: Producer<'maintenance'>;
   storage: Storage;
   keys: KeyRing;
   metrics: ApiMetrics;

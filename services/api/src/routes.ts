@@ -12,6 +12,7 @@ import { handleUploadCreative, parseCreativeUpload } from './handlers/upload-cre
 import { handleDeleteCreative, handleGetCreative, handleListCreatives } from './handlers/creatives.ts';
 import { handleCreativeFile } from './handlers/creative-file.ts';
 import { handleScheduledCreatives } from './handlers/scheduled-creatives.ts';
+import { BOARD_PATH, operatorBoard } from './admin/bull-board.ts';
 
 /** The whole HTTP surface. */
 export function addRoutes(app: Express, deps: Deps): void {
@@ -21,6 +22,10 @@ export function addRoutes(app: Express, deps: Deps): void {
   app.get('/healthz', handleHealthz());
   app.get('/readyz', handleReadyz(deps));
   app.get('/.well-known/jwks.json', handleJwks(deps));
+
+  // Operators: Bull Board, only when ADMIN_USER and ADMIN_PASSWORD are set.
+  const board = operatorBoard(deps, [deps.emailQueue, deps.creativesQueue, deps.maintenanceQueue]);
+  if (board) app.use(BOARD_PATH, ...board);
 
   app.post('/v1/auth/otp', json, handleRequestOtp(deps));
   app.post('/v1/auth/verify', json, handleVerifyOtp(deps));

@@ -157,9 +157,10 @@ function redisBackend(settings: Extract<QueueSettings, { kind: 'redis' }>, logge
       worker.on('closed', () => connection.disconnect());
       return worker;
     },
-    rateLimiter: (opts) => new RateLimiterRedis({ ...opts, storeClient: shared }),
+    // Keys live under the queue prefix, like every other key of this deployment.
+    rateLimiter: (opts) => new RateLimiterRedis({ ...opts, keyPrefix: `${settings.prefix}:limit:${opts.keyPrefix}`, storeClient: shared }),
     async durabilityWarnings() {
-      const read = async (name: string) => ((await shared.config('GET', name)) as string[])[1];
+      const read = async (name: string) => ((await shared.config('GET', name)))[1];
       try {
         const [policy, appendonly, save] = await Promise.all([read('maxmemory-policy'), read('appendonly'), read('save')]);
         return redisDurabilityWarnings({ policy, appendonly, save });
