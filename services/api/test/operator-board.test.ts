@@ -29,7 +29,7 @@ describe('operator board (Bull Board at /admin/queues)', () => {
   });
 
   it('refuses anyone without the operator credentials, in the one error shape', async () => {
-    for (const headers of [{}, { authorization: basic(USER, 'wrong') }, { authorization: basic('someone', PASSWORD) }, { authorization: 'Bearer x' }]) {
+    for (const headers of [{} as Record<string, string>, { authorization: basic(USER, 'wrong') }, { authorization: basic('someone', PASSWORD) }, { authorization: 'Bearer x' }]) {
       const res = await api.request('GET', '/admin/queues/api/queues', { headers });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
