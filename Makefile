@@ -22,6 +22,26 @@ start:
 dev:
 	$(NPM) run dev
 
+## up: the production-like stack with docker compose (needs Docker and a .env with the secrets)
+.PHONY: up
+up:
+	docker compose up -d --build
+
+## down: stop the compose stack (volumes are kept)
+.PHONY: down
+down:
+	docker compose down
+
+## logs: follow the compose stack's logs
+.PHONY: logs
+logs:
+	docker compose logs -f
+
+## task: run a recurring job now, e.g. make task TASK="daily-digest 2026-11-23" or TASK=cleanup
+.PHONY: task
+task:
+	$(NPM) run task -- $(TASK)
+
 ## migrate: create the database if needed and apply migrations (safe to run twice)
 .PHONY: migrate
 migrate:
