@@ -20,10 +20,10 @@ export function interpolate(text: string, env: Record<string, string | undefined
     const unset = value === undefined;
     const empty = unset || value === '';
     switch (op) {
-      case ':-': return empty ? arg! : value!;
-      case '-': return unset ? arg! : value!;
-      case ':?': if (empty) throw new MissingVariableError(`${name}: ${arg}`); return value!;
-      case '?': if (unset) throw new MissingVariableError(`${name}: ${arg}`); return value!;
+      case ':-': return empty ? arg! : value;
+      case '-': return unset ? arg! : value;
+      case ':?': if (empty) throw new MissingVariableError(`${name}: ${arg}`); return value;
+      case '?': if (unset) throw new MissingVariableError(`${name}: ${arg}`); return value;
       default: return value ?? '';
     }
   });

@@ -45,7 +45,7 @@ describe('docker-compose.yml, checked without a Docker engine', () => {
   it('refuses to run without the production secrets, naming each', () => {
     for (const name of Object.keys(operatorEnv())) {
       const env = operatorEnv();
-      delete env[name as keyof typeof env];
+      delete env[name];
       expect(() => readCompose(env)).toThrow(MissingVariableError);
       expect(() => readCompose(env)).toThrow(new RegExp(`^${name}: set ${name} in \\.env`));
     }
