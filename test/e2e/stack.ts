@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startService, startSmtpSink, testEnv, type ServiceProcess, type SmtpSink } from '@cheershare/shared/testing';
+import { checkContract } from '../../services/api/test/contract.ts';
 
 export const API_ENTRY = fileURLToPath(new URL('../../services/api/src/main.ts', import.meta.url));
 export const MAILER_ENTRY = fileURLToPath(new URL('../../services/mailer-worker/src/main.ts', import.meta.url));
@@ -63,7 +64,9 @@ export async function startStack(extra: Record<string, string> = {}, opts: { sch
     if (token) headers.authorization = `Bearer ${token}`;
     const res = await fetch(base + path, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    const body = text ? JSON.parse(text) : undefined;
+    checkContract({ method, url: path, status: res.status, contentType: res.headers.get('content-type'), body });
+    return { status: res.status, body };
   };
 
   return {

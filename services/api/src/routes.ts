@@ -13,6 +13,7 @@ import { handleDeleteCreative, handleGetCreative, handleListCreatives } from './
 import { handleCreativeFile } from './handlers/creative-file.ts';
 import { handleScheduledCreatives } from './handlers/scheduled-creatives.ts';
 import { BOARD_PATH, operatorBoard } from './admin/bull-board.ts';
+import { handleDocs, handleOpenApi } from './handlers/docs.ts';
 
 /** The whole HTTP surface. */
 export function addRoutes(app: Express, deps: Deps): void {
@@ -22,6 +23,8 @@ export function addRoutes(app: Express, deps: Deps): void {
   app.get('/healthz', handleHealthz());
   app.get('/readyz', handleReadyz(deps));
   app.get('/.well-known/jwks.json', handleJwks(deps));
+  app.get('/openapi.json', handleOpenApi());
+  app.use('/docs', ...handleDocs());
 
   // Operators: Bull Board, only when ADMIN_USER and ADMIN_PASSWORD are set.
   const board = operatorBoard(deps, [deps.emailQueue, deps.creativesQueue, deps.maintenanceQueue]);

@@ -1,9 +1,17 @@
+import { z } from 'zod';
 import type { Db, User } from '@cheershare/shared';
 
 type Tx = Pick<Db, 'selectFrom' | 'insertInto' | 'updateTable'>;
 
+export const UserSchema = z.object({
+  id: z.uuid(),
+  email: z.email(),
+  name: z.string().nullable(),
+  created_at: z.iso.datetime(),
+}).meta({ id: 'User' });
+
 /** The public view of a user, as every endpoint returns it. */
-export function presentUser(user: User) {
+export function presentUser(user: User): z.infer<typeof UserSchema> {
   return { id: user.id, email: user.email, name: user.name, created_at: user.created_at.toISOString() };
 }
 

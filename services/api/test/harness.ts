@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { createLogger, jobIds, loadApiConfig, unseal, type Clock } from '@cheershare/shared';
 import { testEnv } from '@cheershare/shared/testing';
 import { createApiApp, type ApiApp } from '../src/app.ts';
+import { checkContract } from './contract.ts';
 
 /** A clock tests can move. */
 export function manualClock(start = new Date()): Clock & { advance(ms: number): void; set(d: Date): void } {
@@ -56,6 +57,7 @@ export async function startApi(opts: { env?: Record<string, string>; clock?: Clo
       try {
         parsed = text ? JSON.parse(text) : undefined;
       } catch { /* not JSON */ }
+      checkContract({ method, url: path, status: res.status, contentType: res.headers.get('content-type'), body: parsed });
       return { status: res.status, headers: res.headers, body: parsed };
     },
     async codeFor(email) {

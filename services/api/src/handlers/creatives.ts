@@ -4,7 +4,7 @@ import type { Deps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { authOf } from '../middleware/authenticate.ts';
 import { findOwnCreative, listOwnCreatives, softDeleteCreative, type PageCursor } from '../creatives/queries.ts';
-import { presentOwnCreative } from '../creatives/present.ts';
+import { OwnCreativeSchema, presentOwnCreative } from '../creatives/present.ts';
 
 const notFound = () => new HttpError(404, 'not_found', 'No such creative.');
 const Id = z.uuid();
@@ -26,12 +26,17 @@ const Cursor = z.string().max(200).transform((s, ctx) => {
   }
   return { createdAt, id: id! };
 });
-const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: Cursor.optional() });
+export const ListCreativesQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: Cursor.optional().meta({ description: 'next_cursor of the previous page.' }),
+});
+export const CreativeListSchema = z.object({ creatives: z.array(OwnCreativeSchema), next_cursor: z.string().nullable() }).meta({ id: 'CreativeList' });
+export const CreativeEnvelopeSchema = z.object({ creative: OwnCreativeSchema }).meta({ id: 'CreativeEnvelope' });
 
 /** GET /v1/creatives: the caller's creatives, newest first; `next_cursor` fetches the next page. */
 export function handleListCreatives({ db }: Pick<Deps, 'db'>): RequestHandler {
   return async (req, res) => {
-    const { limit, cursor } = ListQuery.parse(req.query);
+    const { limit, cursor } = ListCreativesQuerySchema.parse(req.query);
     const rows = await listOwnCreatives(db, authOf(res).userId, limit + 1, cursor);
     const page = rows.slice(0, limit);
     const last = page.at(-1);

@@ -1,8 +1,15 @@
 import type { RequestHandler } from 'express';
 import { sql } from 'kysely';
+import { z } from 'zod';
 import { probe } from '@cheershare/shared';
 import type { Deps } from '../deps.ts';
 import { publicJwks } from '../auth/keys.ts';
+
+export const HealthSchema = z.object({ status: z.literal('ok') });
+export const ReadinessSchema = z.object({ status: z.enum(['ready', 'unavailable']), checks: z.record(z.string(), z.boolean()) }).meta({ id: 'Readiness' });
+export const JwksSchema = z.object({
+  keys: z.array(z.object({ kty: z.literal('EC'), crv: z.literal('P-256'), x: z.string(), y: z.string(), kid: z.string(), use: z.literal('sig'), alg: z.literal('ES256') })),
+}).meta({ id: 'Jwks' });
 
 /** GET /healthz: the process is alive. */
 export function handleHealthz(): RequestHandler {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Deps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { authOf } from '../middleware/authenticate.ts';
-import { findUser, presentUser, renameUser } from '../users.ts';
+import { findUser, presentUser, renameUser, UserSchema } from '../users.ts';
 import { NameSchema } from './schemas.ts';
 
 const gone = () => new HttpError(404, 'not_found', 'This account no longer exists.');
@@ -17,12 +17,13 @@ export function handleGetMe({ db }: Pick<Deps, 'db'>): RequestHandler {
   };
 }
 
-const PatchBody = z.object({ name: NameSchema.nullable() });
+export const UpdateMeSchema = z.object({ name: NameSchema.nullable() }).meta({ id: 'UpdateMe' });
+export const MeSchema = z.object({ user: UserSchema }).meta({ id: 'Me' });
 
 /** PATCH /v1/me `{ "name" }`: `null` clears the name. */
 export function handleUpdateMe({ db, clock }: Pick<Deps, 'db' | 'clock'>): RequestHandler {
   return async (req, res) => {
-    const { name } = PatchBody.parse(req.body);
+    const { name } = UpdateMeSchema.parse(req.body);
     const user = await renameUser(db, authOf(res).userId, name, clock.now());
     if (!user) throw gone();
     res.json({ user: presentUser(user) });

@@ -6,7 +6,7 @@ import { rotateRefreshToken } from '../auth/sessions.ts';
 import { findUser } from '../users.ts';
 import { tokenResponse } from './token-response.ts';
 
-const Body = z.object({ refresh_token: z.string().min(1).max(512) });
+export const RefreshSchema = z.object({ refresh_token: z.string().min(1).max(512) }).meta({ id: 'Refresh' });
 
 /**
  * POST /v1/auth/refresh: rotate. The presented token stops working; presenting it again
@@ -15,7 +15,7 @@ const Body = z.object({ refresh_token: z.string().min(1).max(512) });
 export function handleRefresh(deps: Pick<Deps, 'db' | 'config' | 'clock' | 'keys' | 'logger'>): RequestHandler {
   const { db, clock, logger } = deps;
   return async (req, res) => {
-    const { refresh_token: token } = Body.parse(req.body);
+    const { refresh_token: token } = RefreshSchema.parse(req.body);
     const now = clock.now();
     const outcome = await db.transaction().execute(async (trx) => {
       const rotated = await rotateRefreshToken(trx, { token, now });

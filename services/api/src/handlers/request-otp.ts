@@ -6,7 +6,11 @@ import { HttpError } from '../errors.ts';
 import { createChallenge, discardChallenge } from '../auth/challenges.ts';
 import { EmailSchema, NameSchema } from './schemas.ts';
 
-const Body = z.object({ email: EmailSchema, name: NameSchema.optional() });
+export const RequestOtpSchema = z.object({ email: EmailSchema, name: NameSchema.optional() }).meta({ id: 'RequestOtp' });
+export const OtpRequestedSchema = z.object({
+  expires_in: z.int().meta({ description: 'Seconds the code lives.' }),
+  resend_after: z.int().meta({ description: 'Seconds before another code may be asked for.' }),
+}).meta({ id: 'OtpRequested' });
 
 const REFUSALS = {
   resend_too_soon: 'A code was sent to this address moments ago.',
@@ -22,7 +26,7 @@ export function handleRequestOtp({ db, emailQueue, config, clock, metrics }: Pic
   const { ttlSeconds, resendSeconds, maxPerHour, maxFailedPerDay } = config.otp;
   const limits = { resendSeconds, maxPerHour, maxFailedPerDay };
   return async (req, res) => {
-    const { email, name } = Body.parse(req.body);
+    const { email, name } = RequestOtpSchema.parse(req.body);
     const result = await createChallenge(db, { email, name: name ?? null, secret: config.otpHashSecret, ttlSeconds, limits, now: clock.now() });
     if (!result.ok) {
       const retry = result.retryAfterSeconds;

@@ -3,9 +3,18 @@ import { z } from 'zod';
 import { addDays, canonicalTimeZone, dateIn, isValidTimeZone } from '@cheershare/shared';
 import type { Deps } from '../deps.ts';
 import { listScheduled } from '../creatives/queries.ts';
-import { presentPublicCreative } from '../creatives/present.ts';
+import { presentPublicCreative, PublicCreativeSchema } from '../creatives/present.ts';
 
-const Query = z.object({ tz: z.string().refine(isValidTimeZone, 'must be an IANA time zone such as Europe/Paris').transform(canonicalTimeZone).optional() });
+export const ScheduledQuerySchema = z.object({
+  tz: z.string().refine(isValidTimeZone, 'must be an IANA time zone such as Europe/Paris').transform(canonicalTimeZone).optional()
+    .meta({ description: 'IANA time zone (any capitalisation); default APP_TIMEZONE.', example: 'Europe/Paris' }),
+});
+export const ScheduledSchema = z.object({
+  timezone: z.string(),
+  today: z.array(PublicCreativeSchema),
+  tomorrow: z.array(PublicCreativeSchema),
+  dates: z.object({ today: z.iso.date(), tomorrow: z.iso.date() }),
+}).meta({ id: 'Scheduled' });
 
 /**
  * GET /v1/creatives/scheduled?tz=Area/City: every user's ready creatives going live today and
@@ -13,7 +22,7 @@ const Query = z.object({ tz: z.string().refine(isValidTimeZone, 'must be an IANA
  */
 export function handleScheduledCreatives({ db, config, clock }: Pick<Deps, 'db' | 'config' | 'clock'>): RequestHandler {
   return async (req, res) => {
-    const tz = Query.parse(req.query).tz ?? config.timeZone;
+    const tz = ScheduledQuerySchema.parse(req.query).tz ?? config.timeZone;
     const today = dateIn(tz, clock.now());
     const tomorrow = addDays(today, 1);
     const rows = await listScheduled(db, [today, tomorrow]);

@@ -10,7 +10,12 @@ import { insertCreative, removeCreativeRow } from '../creatives/queries.ts';
 import { presentOwnCreative } from '../creatives/present.ts';
 import { safeFilename } from '../creatives/sniff.ts';
 
-const Fields = z.object({ scheduled_on: z.string().refine(isCalendarDate, 'must be a date written YYYY-MM-DD') });
+export const UploadFieldsSchema = z.object({ scheduled_on: z.string().refine(isCalendarDate, 'must be a date written YYYY-MM-DD') });
+/** The multipart form, as the reference describes it (multer and UploadFieldsSchema enforce it). */
+export const UploadCreativeSchema = z.object({
+  file: z.string().meta({ format: 'binary', description: 'One JPEG, PNG, GIF or WebP image, judged by its content.' }),
+  scheduled_on: z.iso.date(),
+}).meta({ id: 'UploadCreative' });
 
 /**
  * The multipart parser for uploads: one `file` part streamed to storage, a few small fields.
@@ -39,7 +44,7 @@ export function handleUploadCreative({ db, storage, creativesQueue, config, cloc
     if (!file) throw new HttpError(400, 'file_required', 'Attach the image as the "file" field.');
     let recorded = false;
     try {
-      const { scheduled_on: scheduledOn } = Fields.parse(req.body ?? {});
+      const { scheduled_on: scheduledOn } = UploadFieldsSchema.parse(req.body ?? {});
       const now = clock.now();
       const today = dateIn(config.timeZone, now);
       const latest = addDays(today, horizonDays);

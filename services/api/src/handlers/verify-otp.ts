@@ -8,10 +8,10 @@ import { findOrCreateUser } from '../users.ts';
 import { EmailSchema } from './schemas.ts';
 import { tokenResponse } from './token-response.ts';
 
-const Body = z.object({
+export const VerifyOtpSchema = z.object({
   email: EmailSchema,
   code: z.string().trim().regex(/^\d{6}$/, 'must be the 6-digit code from the email'),
-});
+}).meta({ id: 'VerifyOtp' });
 
 /**
  * POST /v1/auth/verify: trade a code for tokens. The first success for an email creates its
@@ -20,7 +20,7 @@ const Body = z.object({
 export function handleVerifyOtp(deps: Pick<Deps, 'db' | 'config' | 'clock' | 'keys' | 'metrics'>): RequestHandler {
   const { db, config, clock, metrics } = deps;
   return async (req, res) => {
-    const { email, code } = Body.parse(req.body);
+    const { email, code } = VerifyOtpSchema.parse(req.body);
     const now = clock.now();
     const outcome = await db.transaction().execute(async (trx) => {
       const consumed = await consumeChallenge(trx, { email, code, secret: config.otpHashSecret, maxAttempts: config.otp.maxAttempts, now });

@@ -1,0 +1,128 @@
+// The API reference: OpenAPI 3.1 built from the same zod schemas that validate requests and
+// describe responses (they live beside their routes). Served at /openapi.json; /docs renders it.
+import { z } from 'zod';
+import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
+import { ErrorSchema } from './errors.ts';
+import { HealthSchema, JwksSchema, ReadinessSchema } from './handlers/health.ts';
+import { OtpRequestedSchema, RequestOtpSchema } from './handlers/request-otp.ts';
+import { VerifyOtpSchema } from './handlers/verify-otp.ts';
+import { RefreshSchema } from './handlers/refresh.ts';
+import { TokenResponseSchema } from './handlers/token-response.ts';
+import { MeSchema, UpdateMeSchema } from './handlers/me.ts';
+import { UploadCreativeSchema } from './handlers/upload-creative.ts';
+import { CreativeEnvelopeSchema, CreativeListSchema, ListCreativesQuerySchema } from './handlers/creatives.ts';
+import { ScheduledQuerySchema, ScheduledSchema } from './handlers/scheduled-creatives.ts';
+
+const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
+const ok = (description: string, schema: z.ZodType) => ({ description, ...json(schema) });
+const ERRORS: Record<string, string> = {
+  400: 'The request is not valid (`details` names the fields).',
+  401: 'Missing, malformed, expired or revoked credentials.',
+  404: 'No such resource (also for other users\' creatives).',
+  413: 'The body is too large.',
+  415: 'The body is not of an accepted type.',
+  429: 'Over a limit; `Retry-After` says when to ask again.',
+  500: 'Something went wrong on our side.',
+  503: 'A backing service is unavailable; `Retry-After` says when to try again.',
+};
+/** Error responses, in the one error shape, for these statuses (500 always). */
+function errors(...statuses: number[]): ZodOpenApiResponsesObject {
+  return Object.fromEntries([...statuses, 500].map((s) => [String(s), { description: ERRORS[s]!, ...json(ErrorSchema) }]));
+}
+const bearer = [{ bearer: [] }];
+const body = (schema: z.ZodType) => ({ required: true, ...json(schema) });
+const creativeId = { path: z.object({ id: z.uuid() }) };
+const image = (what: string): ZodOpenApiOperationObject => ({
+  summary: `The ${what} of a ready creative`,
+  security: bearer,
+  requestParams: creativeId,
+  responses: {
+    200: { description: 'The image bytes, with a strong ETag (its SHA-256).', content: { 'image/*': { schema: z.string().meta({ format: 'binary' }) } } },
+    304: { description: 'Not modified (If-None-Match matched).' },
+    ...errors(401, 404),
+  },
+});
+
+export function buildOpenApiDocument(version: string) {
+  return createDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'cheershare API',
+      version,
+      description: 'Passwordless sign-in by emailed one-time code, and scheduled creatives. Every error has the one shape `Error`.',
+    },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    paths: {
+      '/healthz': { get: { summary: 'The process is alive', responses: { 200: ok('Alive.', HealthSchema) } } },
+      '/readyz': {
+        get: {
+          summary: 'Ready for traffic: PostgreSQL and the queue store answer, not draining',
+          responses: { 200: ok('Ready.', ReadinessSchema), 503: ok('Not ready; `checks` says why.', ReadinessSchema) },
+        },
+      },
+      '/.well-known/jwks.json': { get: { summary: 'Public keys that verify access tokens', responses: { 200: ok('JWK Set.', JwksSchema) } } },
+      '/openapi.json': { get: { summary: 'This document', responses: { 200: ok('OpenAPI 3.1.', z.record(z.string(), z.unknown())) } } },
+      '/v1/auth/otp': {
+        post: {
+          summary: 'Email a sign-in code (same answer for known and unknown addresses)',
+          requestBody: body(RequestOtpSchema),
+          responses: { 202: ok('The code is durably queued for sending.', OtpRequestedSchema), ...errors(400, 413, 415, 429, 503) },
+        },
+      },
+      '/v1/auth/verify': {
+        post: {
+          summary: 'Trade a code for tokens (the first success creates the account)',
+          requestBody: body(VerifyOtpSchema),
+          responses: { 200: ok('Signed in.', TokenResponseSchema), ...errors(400, 401, 413, 415, 503) },
+        },
+      },
+      '/v1/auth/refresh': {
+        post: {
+          summary: 'Rotate the refresh token (reusing a rotated one revokes the session)',
+          requestBody: body(RefreshSchema),
+          responses: { 200: ok('New tokens.', TokenResponseSchema), ...errors(400, 401, 413, 415, 503) },
+        },
+      },
+      '/v1/auth/logout': {
+        post: { summary: 'End this session', security: bearer, responses: { 204: { description: 'Signed out.' }, ...errors(401, 503) } },
+      },
+      '/v1/me': {
+        get: { summary: 'The signed-in user', security: bearer, responses: { 200: ok('The user.', MeSchema), ...errors(401, 404, 503) } },
+        patch: {
+          summary: 'Rename (null clears the name)',
+          security: bearer,
+          requestBody: body(UpdateMeSchema),
+          responses: { 200: ok('The user.', MeSchema), ...errors(400, 401, 404, 413, 415, 503) },
+        },
+      },
+      '/v1/creatives': {
+        post: {
+          summary: 'Upload a creative for a day',
+          security: bearer,
+          requestBody: { required: true, content: { 'multipart/form-data': { schema: UploadCreativeSchema } } },
+          responses: { 202: ok('Stored; processing is queued.', CreativeEnvelopeSchema), ...errors(400, 401, 413, 415, 503) },
+        },
+        get: {
+          summary: 'My creatives, newest first',
+          security: bearer,
+          requestParams: { query: ListCreativesQuerySchema },
+          responses: { 200: ok('A page.', CreativeListSchema), ...errors(400, 401, 503) },
+        },
+      },
+      '/v1/creatives/scheduled': {
+        get: {
+          summary: 'Everyone\'s ready creatives going live today and tomorrow, in a time zone',
+          security: bearer,
+          requestParams: { query: ScheduledQuerySchema },
+          responses: { 200: ok('The feed.', ScheduledSchema), ...errors(400, 401, 503) },
+        },
+      },
+      '/v1/creatives/{id}': {
+        get: { summary: 'One of my creatives', security: bearer, requestParams: creativeId, responses: { 200: ok('The creative.', CreativeEnvelopeSchema), ...errors(401, 404, 503) } },
+        delete: { summary: 'Delete one of my creatives', security: bearer, requestParams: creativeId, responses: { 204: { description: 'Deleted.' }, ...errors(401, 404, 503) } },
+      },
+      '/v1/creatives/{id}/image': { get: image('normalised image') },
+      '/v1/creatives/{id}/thumbnail': { get: image('WebP thumbnail') },
+    },
+  });
+}
