@@ -12,12 +12,17 @@ export interface DevInbox {
   close(): Promise<void>;
 }
 
-/** The text/plain part of a message, quoted-printable undone: what a mail client would show. */
+/** The text/plain part of a message, its transfer encoding undone: what a mail client would show. */
 export function plainText(raw: string): string {
-  const start = raw.indexOf('Content-Type: text/plain');
-  const body = start < 0 ? raw.slice(raw.indexOf('\r\n\r\n') + 4) : raw.slice(raw.indexOf('\r\n\r\n', start) + 4);
-  const part = body.split(/\r?\n--/)[0] ?? '';
-  const bytes = part.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  const start = raw.search(/^content-type:\s*text\/plain/im);
+  const headerEnd = raw.indexOf('\r\n\r\n', Math.max(start, 0));
+  const headers = start < 0 ? raw.slice(0, headerEnd) : raw.slice(start, headerEnd);
+  const part = (raw.slice(headerEnd + 4).split(/\r?\n--/)[0] ?? '');
+  const encoding = /^content-transfer-encoding:\s*([\w-]+)/im.exec(headers)?.[1]?.toLowerCase();
+  if (encoding === 'base64') return Buffer.from(part.replace(/\s+/g, ''), 'base64').toString('utf8').trim();
+  const bytes = encoding === 'quoted-printable'
+    ? part.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+    : part;
   return Buffer.from(bytes, 'latin1').toString('utf8').trim();
 }
 

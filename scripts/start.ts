@@ -39,17 +39,28 @@ const stateDir = env.CHEERSHARE_STATE_DIR ?? join(root, '.cheershare');
 mkdirSync(stateDir, { recursive: true });
 chmodSync(stateDir, 0o755); // as root, PostgreSQL runs as the "postgres" user and must reach it
 const lockFile = join(stateDir, 'start.pid');
-const holder = existsSync(lockFile) ? Number(readFileSync(lockFile, 'utf8')) : 0;
-if (holder > 0 && holder !== process.pid && isProcessAlive(holder)) {
-  say(`cheershare is already running from ${stateDir} (pid ${holder}); stop it first (Ctrl-C in its terminal, or kill ${holder}).`);
-  process.exit(1);
+// Created exclusively, so two starts at once cannot both pass; a lock left by a dead runner is taken over.
+function takeLock(): void {
+  try {
+    writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const holder = Number(readFileSync(lockFile, 'utf8'));
+    if (holder > 0 && isProcessAlive(holder)) {
+      say(`cheershare is already running from ${stateDir} (pid ${holder}); stop it first (Ctrl-C in its terminal, or kill ${holder}).`);
+      process.exit(1);
+    }
+    unlinkSync(lockFile);
+    takeLock();
+  }
 }
-writeFileSync(lockFile, String(process.pid));
+takeLock();
 process.on('exit', () => {
   if (existsSync(lockFile) && Number(readFileSync(lockFile, 'utf8')) === process.pid) unlinkSync(lockFile);
 });
 
 let database: EmbeddedPostgres | undefined;
+let databaseStarting: Promise<EmbeddedPostgres> | undefined;
 let inbox: DevInbox | undefined;
 const children: { name: string; child: ChildProcess }[] = [];
 let stopping = false;
@@ -64,9 +75,11 @@ async function stopAll(reason: string, code: number): Promise<never> {
     return c;
   };
   const codes = await Promise.all(children.map(({ child }) => exitCode(child)));
-  if (database) {
+  // A database still starting is waited for, so it is stopped too rather than left behind.
+  const db = database ?? (await databaseStarting?.catch(() => undefined));
+  if (db) {
     say('stopping the embedded database');
-    await database.stop();
+    await db.stop();
   }
   await inbox?.close();
   const clean = code === 0 && codes.every((c) => c === 0);
@@ -78,7 +91,7 @@ function onSignal(signal: NodeJS.Signals) {
   if (stopping) {
     say(`${signal} again: killing services`);
     for (const { child } of children) child.kill('SIGKILL');
-    void database?.stop().finally(() => process.exit(1));
+    void Promise.resolve(database ?? databaseStarting).then((db) => db?.stop()).finally(() => process.exit(1));
     return;
   }
   void stopAll(signal, 0);
@@ -92,11 +105,13 @@ if (!env.DATABASE_URL) {
   if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
   const dataDir = join(stateDir, 'postgres');
   try {
-    database = await startEmbeddedPostgres({ dataDir, password: readFileSync(passwordFile, 'utf8').trim(), persistent: true, drainMs: graceMs + 5_000 });
+    databaseStarting = startEmbeddedPostgres({ dataDir, password: readFileSync(passwordFile, 'utf8').trim(), persistent: true, drainMs: graceMs + 5_000 });
+    database = await databaseStarting;
   } catch (err) {
     say(err instanceof EmbeddedPostgresError ? err.message : `embedded PostgreSQL could not start: ${(err as Error).message}`);
     process.exit(1);
   }
+  if (stopping) await new Promise(() => {}); // stopAll owns the exit from here
   env.DATABASE_URL = database.url('cheershare');
   databaseLine = `embedded PostgreSQL ${database.version} on 127.0.0.1:${database.port} (data in ${relative(process.cwd(), dataDir) || dataDir})`;
 } else {
@@ -119,11 +134,16 @@ if (!env.SMTP_URL) {
   }
   env.SMTP_URL = inbox!.smtpUrl;
 }
+// Zero-setup defaults: loopback only (the development secrets must never face a network), and
+// operator ports the system picks, so a node_exporter on 9100 cannot stop the stack.
+env.HOST ??= '127.0.0.1';
+env.METRICS_PORT ??= '0';
 
 // --- migrate, then the services ----------------------------------------------------------------
 const migrate = spawn(process.execPath, ['packages/shared/src/db/migrate-cli.ts'], { cwd: root, env, stdio: 'inherit' });
 const [migrated] = (await once(migrate, 'exit')) as [number | null];
 if (migrated !== 0) await stopAll('migration failed (see above)', 1);
+if (stopping) await new Promise(() => {}); // a signal came during migration: stopAll owns the exit
 
 const ready = new Map<string, Record<string, unknown>>();
 function run(name: string, entry: string): ChildProcess {
@@ -145,8 +165,11 @@ for (const [name, entry] of [
   ['api', 'services/api/src/main.ts'],
   ['mailer-worker', 'services/mailer-worker/src/main.ts'],
   ['scheduler', 'services/scheduler/src/main.ts'],
-] as const) children.push({ name, child: run(name, entry) });
-database?.watch(children.map(({ child }) => child.pid ?? 0));
+] as const) {
+  children.push({ name, child: run(name, entry) });
+  // Told after each start, so a runner killed in between still leaves no service without its database.
+  database?.watch(children.map(({ child }) => child.pid ?? 0));
+}
 
 while (ready.size < children.length && !stopping) await new Promise((resolve) => setTimeout(resolve, 50));
 if (!stopping) {

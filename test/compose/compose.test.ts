@@ -8,7 +8,7 @@ import { Ajv } from 'ajv';
 import draft07 from 'ajv/dist/refs/json-schema-draft-07.json' with { type: 'json' };
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, loadApiConfig, loadMailerConfig, loadMigrateConfig, loadSchedulerConfig } from '@cheershare/shared';
-import { createTestDatabase, startService, startSmtpSink, type ServiceProcess, type SmtpSink } from '@cheershare/shared/testing';
+import { createTestDatabase, startService, startSmtpSink, waitUntil, type ServiceProcess, type SmtpSink } from '@cheershare/shared/testing';
 import { durationSeconds, MissingVariableError, readCompose, readComposeRaw, type ComposeFile } from './compose-file.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -132,7 +132,7 @@ describe.runIf(redisUrl || hasRedisServer)('each compose service, run as a proce
       dirs.push(dir);
       privateRedis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
       redis = `redis://127.0.0.1:${port}`;
-      await expect.poll(() => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim(), { timeout: 10_000 }).toBe('PONG');
+      await waitUntil(() => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG', 'the private redis-server');
     }
     const server = new URL(inject('databaseUrl'));
     server.pathname = '/postgres';

@@ -1,6 +1,7 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { get } from 'node:http';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,6 +142,38 @@ describe('npm start on a machine with nothing configured', () => {
     await signIn(next, uniqueEmail());
     expect(await next.proc.stop('SIGHUP', 30_000)).toBe(0);
     await allGone([...next.servicePids, next.postgresPid]);
+  }, 120_000);
+
+  it('as root, runs PostgreSQL as the postgres system user (PostgreSQL refuses root)', async () => {
+    const stateDir = stateFolder();
+    const runner = await startRunner(stateDir);
+    const owner = statSync(join(stateDir, 'postgres', 'postmaster.pid')).uid;
+    if (userInfo().uid === 0) expect(owner).toBe(Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })));
+    else expect(owner).toBe(userInfo().uid);
+    expect(await runner.proc.stop('SIGTERM', 30_000)).toBe(0);
+  }, 60_000);
+
+  it('leaves nothing running when stopped while the database is still starting, or killed while services start', async () => {
+    // Processes whose command line names this state folder: the supervisor and PostgreSQL.
+    const leftovers = (dir: string) => spawnSync('pgrep', ['-f', dir], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+
+    // Ctrl-C, then kill -9, while the database is being created: the runner waits for it to stop
+    // it; a killed runner leaves the supervisor to stop it once it is up.
+    for (const signal of ['SIGINT', 'SIGKILL'] as const) {
+      const early = stateFolder();
+      const starting = startService(START, runnerEnv(early));
+      await expect.poll(() => existsSync(join(early, 'postgres')), { timeout: 20_000, interval: 20 }).toBe(true);
+      starting.child.kill(signal);
+      await starting.exited;
+      await expect.poll(() => leftovers(early), { timeout: 30_000, interval: 200 }).toEqual([]);
+    }
+
+    const midway = stateFolder();
+    const killed = startService(START, runnerEnv(midway));
+    const started = await killed.waitForLog((l) => /^\[start\] started api \(pid \d+\)/.test(l.msg ?? ''), 60_000);
+    killed.child.kill('SIGKILL');
+    const api = Number(/pid (\d+)/.exec(started.msg!)![1]);
+    await expect.poll(() => [...leftovers(midway), api].filter(isProcessAlive), { timeout: 30_000, interval: 200 }).toEqual([]);
   }, 120_000);
 
   it.each([

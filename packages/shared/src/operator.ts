@@ -32,6 +32,16 @@ export async function probe(check: () => Promise<unknown>, ms = 1_000): Promise<
   }
 }
 
+/** `promise`, or a rejection with `message` once `ms` have passed. */
+export async function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export type ReadinessChecks = Record<string, boolean>;
 
 export interface OperatorServer {

@@ -72,10 +72,18 @@ export function createShutdown(opts: { logger: Logger; graceMs: number; exit: (c
 export function drainOnStopSignals(shutdown: Shutdown, proc: NodeJS.Process): void {
   proc.on('SIGTERM', () => shutdown.begin('SIGTERM'));
   proc.on('SIGINT', () => shutdown.begin('SIGINT'));
-  if (proc.send) proc.on('disconnect', () => shutdown.begin('runner exited'));
+  if (!proc.send) return;
+  // Already draining (the runner relayed a signal, then died): that is not a second signal.
+  const runnerGone = () => {
+    if (!shutdown.draining) shutdown.begin('runner exited');
+  };
+  proc.on('disconnect', runnerGone);
+  // The runner may have gone while this process was still starting.
+  if (!proc.connected) runnerGone();
 }
 
 /** Tells the runner that started this process (if any) that it is ready, and where. */
 export function reportReady(proc: NodeJS.Process, details: Record<string, unknown> = {}): void {
-  proc.send?.({ type: 'ready', ...details });
+  // A runner that is gone cannot be told; the disconnect handler is already draining.
+  if (proc.send && proc.connected) proc.send({ type: 'ready', ...details }, () => {});
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createQueueClient, creativeJobOptions, emailJobOptions, loadMigrateConfig, readStoredJob, redisDurabilityWarnings, type QueueClient, type QueueSettings } from '../src/index.ts';
-import { testEnv, testQueueBackend } from '../src/testing/index.ts';
+import { createQueueClient, creativeJobOptions, emailJobOptions, loadMigrateConfig, QueueUnavailableError, readStoredJob, redisDurabilityWarnings, type QueueClient, type QueueSettings } from '../src/index.ts';
+import { startTcpProxy, testEnv, testQueueBackend } from '../src/testing/index.ts';
 
 // Runs on whichever backend this test run found (CI runs the suite on both).
 describe(`queue client (${testQueueBackend()} backend)`, () => {
@@ -85,5 +85,28 @@ describe('queue store durability warnings', () => {
     expect(both).toHaveLength(2);
     expect(both[0]).toMatch(/maxmemory-policy is "allkeys-lru".*noeviction/);
     expect(both[1]).toMatch(/lost if Redis restarts.*appendonly yes/);
+  });
+});
+
+describe(`queue producers when the store was down at their first use (${testQueueBackend()} backend)`, () => {
+  it('recover once the store is back: a request made during the outage is refused, later ones succeed', async () => {
+    const base = loadMigrateConfig(await testEnv()).queue;
+    const target = new URL(base.url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
+    const queues = createQueueClient({ ...base, url: proxy.via(base.url) });
+    try {
+      const email = queues.producer('email', emailJobOptions({ attempts: 1, backoffMs: 100 }));
+      proxy.cut();
+      const during = randomUUID();
+      await expect(email.add('otp', { challengeId: during, sealedCode: 'v1.x' }, { jobId: `otp-${during}` })).rejects.toThrow(QueueUnavailableError);
+      proxy.restore();
+      const after = randomUUID();
+      await expect.poll(async () => email.add('otp', { challengeId: after, sealedCode: 'v1.x' }, { jobId: `otp-${after}` }).then(() => 'queued', () => 'refused'), { timeout: 15_000, interval: 200 }).toBe('queued');
+      expect((await email.getJob(`otp-${after}`))?.data.challengeId).toBe(after);
+      await expect(queues.ping()).resolves.toBeUndefined();
+    } finally {
+      await queues.close();
+      await proxy.close();
+    }
   });
 });

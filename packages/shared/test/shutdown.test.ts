@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, createShutdown } from '../src/index.ts';
+import { EventEmitter } from 'node:events';
+import { createLogger, createShutdown, drainOnStopSignals } from '../src/index.ts';
 
 const logger = createLogger({ level: 'silent', name: 't' });
 
@@ -46,5 +47,41 @@ describe('createShutdown', () => {
     shutdown.begin('SIGTERM');
     expect(await exited).toBe(1);
     expect(closed).toBe(true);
+  });
+});
+
+describe('drainOnStopSignals', () => {
+  // A stand-in for `process` as a service started by `npm start` sees it: an IPC channel that can close.
+  function fakeProcess(connected: boolean) {
+    const proc = new EventEmitter() as EventEmitter & { send?: () => boolean; connected: boolean };
+    proc.send = () => true;
+    proc.connected = connected;
+    return proc as unknown as NodeJS.Process & EventEmitter;
+  }
+
+  it('drains when the runner goes away, even if it went before the service was listening', async () => {
+    const early = harness();
+    drainOnStopSignals(early.shutdown, fakeProcess(false));
+    expect(early.shutdown.draining).toBe(true);
+    expect(await early.exited).toBe(0);
+
+    const later = harness();
+    const proc = fakeProcess(true);
+    drainOnStopSignals(later.shutdown, proc);
+    expect(later.shutdown.draining).toBe(false);
+    proc.emit('disconnect');
+    expect(await later.exited).toBe(0);
+  });
+
+  it('does not take the runner going away during a drain as a second signal', async () => {
+    const { shutdown, exited } = harness();
+    let release: () => void = () => {};
+    shutdown.add({ name: 'in-flight work', run: () => new Promise<void>((r) => (release = r)) });
+    const proc = fakeProcess(true);
+    drainOnStopSignals(shutdown, proc);
+    proc.emit('SIGTERM');
+    proc.emit('disconnect');
+    release();
+    expect(await exited).toBe(0);
   });
 });

@@ -1,7 +1,7 @@
 import type { Worker } from 'bullmq';
 import {
   counter, createDatabase, createQueueClient, createRegistry, emailJobOptions, instrumentWorker, probe, QUEUES,
-  registerQueueDepth, startOperatorServer, systemClock, type Clock, type Logger, type MailerConfig, type OperatorServer, type QueueClient,
+  registerQueueDepth, startOperatorServer, systemClock, withDeadline, type Clock, type Logger, type MailerConfig, type OperatorServer, type QueueClient,
 } from '@cheershare/shared';
 import { sql } from 'kysely';
 import type { Deps } from './deps.ts';
@@ -51,7 +51,8 @@ export function createMailerApp(config: MailerConfig, opts: { logger: Logger; cl
     worker,
     queues,
     async start() {
-      await worker.waitUntilReady();
+      // A Redis worker retries its connection for ever: do not wait for ever to say so.
+      await withDeadline(worker.waitUntilReady(), 15_000, `the queue store did not answer within 15 s (${queues.description})`);
       operator = await startOperatorServer({ ...config.operator, registry, readiness });
       return operator.port;
     },

@@ -1,7 +1,7 @@
 import type { Worker } from 'bullmq';
 import {
   counter, createDatabase, createLocalStorage, createQueueClient, createRegistry, creativeJobOptions, emailJobOptions, instrumentWorker,
-  maintenanceJobOptions, probe, QUEUES, registerQueueDepth, startOperatorServer, systemClock,
+  maintenanceJobOptions, probe, QUEUES, registerQueueDepth, startOperatorServer, systemClock, withDeadline,
   type Clock, type Logger, type OperatorServer, type Producer, type QueueClient, type SchedulerConfig,
 } from '@cheershare/shared';
 import { sql } from 'kysely';
@@ -62,7 +62,7 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
     queues,
     async start() {
       await upsertSchedules(maintenanceQueue, config);
-      await Promise.all(workers.map((w) => w.waitUntilReady()));
+      await withDeadline(Promise.all(workers.map((w) => w.waitUntilReady())), 15_000, `the queue store did not answer within 15 s (${queues.description})`);
       operator = await startOperatorServer({ ...config.operator, registry, readiness });
       return operator.port;
     },

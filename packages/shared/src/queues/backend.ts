@@ -115,7 +115,7 @@ export function createQueueClient(settings: QueueSettings, logger?: Logger): Que
     settings,
     description: describeQueueSettings(settings),
     producer(name, defaultJobOptions) {
-      const p = makeProducer(name, backend.queue(name, defaultJobOptions));
+      const p = makeProducer(name, () => backend.queue(name, defaultJobOptions), () => backend.ping());
       producers.push(p);
       return p;
     },
@@ -234,37 +234,82 @@ export function redisDurabilityWarnings(c: { policy?: string | undefined; append
   return warnings;
 }
 
-function makeProducer<Q extends QueueName>(name: Q, queue: Queue): Producer<Q> {
-  queue.on('error', () => {});
+/**
+ * BullMQ 6.7 remembers a failed first connection, on both backends: a queue whose first use came
+ * while its store was down fails every later call, even once the store is back (Redis: its INFO
+ * at set-up; PostgreSQL: its schema check). So when an add fails while the store itself answers,
+ * the producer replaces its queue (at most every few seconds) and tries once more. `queue` always
+ * leads to the current one, for tools that hold on to it (Bull Board, metrics).
+ */
+function makeProducer<Q extends QueueName>(name: Q, create: () => Queue, storeAnswers: () => Promise<void>): Producer<Q> {
+  const open = () => {
+    const q = create();
+    q.on('error', () => {});
+    return q;
+  };
+  let current = open();
+  let replacedAt = 0;
+  const handle = new Proxy(current, {
+    get: (_target, prop) => {
+      const value: unknown = Reflect.get(current, prop, current);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(current) : value;
+    },
+  });
   let closing: Promise<void> | undefined;
+
+  async function attempt<T>(run: (q: Queue) => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new QueueUnavailableError(`queue ${name}: add timed out`)), ADD_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([run(current), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function replaceIfStoreAnswers(): Promise<boolean> {
+    if (closing || Date.now() - replacedAt < 5_000) return false;
+    const answers = await Promise.race([storeAnswers().then(() => true, () => false), new Promise<false>((r) => setTimeout(() => r(false), 1_000))]);
+    if (!answers) return false;
+    replacedAt = Date.now();
+    const old = current;
+    current = open();
+    void old.close().catch(() => {});
+    return true;
+  }
+
   return {
     name,
-    queue,
+    queue: handle,
     async add(jobName, data, opts) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new QueueUnavailableError(`queue ${name}: add timed out`)), ADD_TIMEOUT_MS);
-      });
       try {
-        await Promise.race([queue.add(jobName, data, opts), timeout]);
+        await attempt((q) => q.add(jobName, data, opts));
       } catch (err) {
+        try {
+          if (await replaceIfStoreAnswers()) {
+            await attempt((q) => q.add(jobName, data, opts));
+            return;
+          }
+        } catch (retryErr) {
+          err = retryErr;
+        }
         throw err instanceof QueueUnavailableError ? err : new QueueUnavailableError(`queue ${name}: ${(err as Error).message}`, { cause: err });
-      } finally {
-        clearTimeout(timer);
       }
     },
     async upsertScheduler(id, repeat, template) {
-      await queue.upsertJobScheduler(id, repeat, template);
+      await current.upsertJobScheduler(id, repeat, template);
     },
     async schedulerIds() {
-      return (await queue.getJobSchedulers()).map((s) => s.key);
+      return (await current.getJobSchedulers()).map((s) => s.key);
     },
     async getJob(id) {
-      return (await queue.getJob(id)) ?? undefined;
+      return (await current.getJob(id)) ?? undefined;
     },
     async obliterate() {
-      await queue.obliterate({ force: true });
+      await current.obliterate({ force: true });
     },
-    close: () => (closing ??= queue.close()),
+    close: () => (closing ??= current.close()),
   };
 }

@@ -22,7 +22,16 @@ export async function prepareQueueStore(settings: QueueSettings): Promise<'creat
   try {
     const before = await client.query(`select 1 from information_schema.tables where table_schema = $1 and table_name = 'migration'`, [settings.schema]);
     await runMigrations(client, settings.schema);
-    await client.query(`create table if not exists "${settings.schema}".${RATE_LIMIT_TABLE} (key varchar(255) primary key, points integer not null default 0, expire bigint)`);
+    // Serialised: two migrators creating the same table at once would collide in pg_type.
+    await client.query('begin');
+    try {
+      await client.query(`select pg_advisory_xact_lock(hashtext($1))`, [`cheershare:rate-limits:${settings.schema}`]);
+      await client.query(`create table if not exists "${settings.schema}".${RATE_LIMIT_TABLE} (key varchar(255) primary key, points integer not null default 0, expire bigint)`);
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback');
+      throw err;
+    }
     return before.rowCount ? 'current' : 'created';
   } finally {
     await client.end();

@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { startService, testEnv, testQueueBackend } from '@cheershare/shared/testing';
+import { MAILER_ENTRY, SCHEDULER_ENTRY } from './stack.ts';
+
+// The queue store alone unreachable, on this run's backend.
+const DEAD_QUEUES: Record<string, string> = testQueueBackend() === 'redis'
+  ? { REDIS_URL: 'redis://127.0.0.1:1' }
+  : { QUEUE_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' };
+
+describe('workers that cannot reach their queue store at start', () => {
+  it.each([['mailer-worker', MAILER_ENTRY], ['scheduler', SCHEDULER_ENTRY]])('%s says so in one line and exits 1, instead of retrying for ever', async (_name, entry) => {
+    const worker = startService(entry, await testEnv({ ...DEAD_QUEUES, LOG_LEVEL: 'info' }, { prepareQueues: false }));
+    const started = Date.now();
+    expect(await worker.exited).toBe(1);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    const fatal = worker.logs.filter((l) => l.level === 60);
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]!.msg).toMatch(/could not start: is the queue store reachable and migrated\? \(npm run migrate\)/);
+  }, 30_000);
+});
