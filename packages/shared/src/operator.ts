@@ -129,3 +129,28 @@ export function instrumentWorker(registry: Registry, worker: Worker): void {
 export function counter(registry: Registry, name: string, help: string, labelNames: string[]): Counter {
   return (registry.getSingleMetric(name) as Counter | undefined) ?? new Counter({ name, help, labelNames, registers: [registry] });
 }
+
+/**
+ * Starts a worker service's app, or logs in one line why it cannot (queue store unreachable or not
+ * migrated) and exits 1; then warns loudly when the queue store could lose jobs.
+ */
+export async function startWorkerService(
+  app: { start(): Promise<number>; queues: { description: string; durabilityWarnings(): Promise<string[]> } },
+  logger: { fatal: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void },
+  exit: (code: number) => never,
+): Promise<number> {
+  let operatorPort: number;
+  try {
+    operatorPort = await app.start();
+  } catch (err) {
+    logger.fatal({ err, queues: app.queues.description }, 'could not start: is the queue store reachable and migrated? (npm run migrate)');
+    return exit(1);
+  }
+  await warnIfJobsCanBeLost(app.queues, logger);
+  return operatorPort;
+}
+
+/** Logs `QUEUE STORE CAN LOSE JOBS: …` for each way the queue server could evict or lose jobs. */
+export async function warnIfJobsCanBeLost(queues: { description: string; durabilityWarnings(): Promise<string[]> }, logger: { warn: (obj: object, msg: string) => void }): Promise<void> {
+  for (const warning of await queues.durabilityWarnings()) logger.warn({ queues: queues.description }, `QUEUE STORE CAN LOSE JOBS: ${warning}`);
+}

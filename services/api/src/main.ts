@@ -1,5 +1,5 @@
 // services/api entry point: the only file that reads process.env or handles signals.
-import { createLogger, createShutdown, drainOnStopSignals, exitOnConfigError, loadApiConfig, reportReady } from '@cheershare/shared';
+import { createLogger, createShutdown, drainOnStopSignals, exitOnConfigError, loadApiConfig, reportReady, warnIfJobsCanBeLost } from '@cheershare/shared';
 import { createApiApp } from './app.ts';
 
 const config = exitOnConfigError(() => loadApiConfig(process.env));
@@ -15,6 +15,6 @@ const { port, operatorPort } = await app.start().catch((err: NodeJS.ErrnoExcepti
   logger.fatal({ host: config.http.host, port: config.http.port }, `cannot listen: ${why}`);
   process.exit(1);
 });
-for (const warning of await app.deps.queues.durabilityWarnings()) logger.warn({ queues: app.deps.queues.description }, `QUEUE STORE CAN LOSE JOBS: ${warning}`);
+await warnIfJobsCanBeLost(app.deps.queues, logger);
 logger.info({ port, host: config.http.host, operatorPort, queues: app.deps.queues.description }, 'api listening');
 reportReady(process, { port, host: config.http.host, operatorPort });

@@ -1,5 +1,5 @@
 // services/scheduler entry point: the only file that reads process.env or handles signals.
-import { createLogger, createShutdown, drainOnStopSignals, exitOnConfigError, loadSchedulerConfig, reportReady } from '@cheershare/shared';
+import { createLogger, createShutdown, drainOnStopSignals, exitOnConfigError, startWorkerService, loadSchedulerConfig, reportReady } from '@cheershare/shared';
 import { createSchedulerApp } from './app.ts';
 
 const config = exitOnConfigError(() => loadSchedulerConfig(process.env));
@@ -10,13 +10,6 @@ const app = createSchedulerApp(config, { logger });
 shutdown.add({ name: 'workers, queues, database', run: () => app.stop() });
 drainOnStopSignals(shutdown, process);
 
-let operatorPort: number;
-try {
-  operatorPort = await app.start();
-} catch (err) {
-  logger.fatal({ err, queues: app.queues.description }, 'could not start: is the queue store reachable and migrated? (npm run migrate)');
-  process.exit(1);
-}
-for (const warning of await app.queues.durabilityWarnings()) logger.warn({ queues: app.queues.description }, `QUEUE STORE CAN LOSE JOBS: ${warning}`);
+const operatorPort = await startWorkerService(app, logger, (code) => process.exit(code));
 logger.info({ concurrency: config.concurrency, timeZone: config.timeZone, schedules: config.schedules, queues: app.queues.description, operatorPort }, 'scheduler running');
 reportReady(process, { operatorPort });
