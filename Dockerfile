@@ -19,6 +19,8 @@ COPY packages/shared/src packages/shared/src
 COPY services/api/src services/api/src
 COPY services/mailer-worker/src services/mailer-worker/src
 COPY services/scheduler/src services/scheduler/src
+# Operators' task runner: docker compose run --rm api scripts/task.ts cleanup
+COPY scripts/task.ts scripts/task.ts
 # The uploads volume starts out owned by the unprivileged user that writes it.
 RUN mkdir -p /data/uploads && chown node:node /data/uploads
 USER node

@@ -22,7 +22,8 @@ const LOADERS: Record<string, (env: Record<string, string>) => unknown> = {
 function operatorEnv(): Record<string, string> {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return {
-    POSTGRES_PASSWORD: randomBytes(18).toString('base64url'),
+    // Characters a URL would choke on, as `openssl rand -base64` produces them.
+    POSTGRES_PASSWORD: `${randomBytes(12).toString('base64')}/#?@:`,
     OTP_HASH_SECRET: randomBytes(48).toString('base64'),
     JOB_ENCRYPTION_KEY: randomBytes(48).toString('base64'),
     JWT_PRIVATE_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
@@ -89,6 +90,19 @@ describe('docker-compose.yml, checked without a Docker engine', () => {
     }
   });
 
+  it('hands each secret only to the services that use it', () => {
+    const holders = (name: string) => Object.entries(compose.services).filter(([, s]) => s.environment?.[name] !== undefined).map(([n]) => n).sort();
+    expect(holders('JWT_PRIVATE_KEY')).toEqual(['api']);
+    expect(holders('OTP_HASH_SECRET')).toEqual(['api']);
+    expect(holders('JOB_ENCRYPTION_KEY')).toEqual(['api', 'mailer-worker']);
+    // Any characters are safe in the database password: it is not spliced into a URL.
+    expect(new URL(compose.services.api!.environment!.DATABASE_URL!).password).toBe('');
+  });
+
+  it('ships the operators\' task runner in the image, as the README tells operators to use it', () => {
+    expect(readFileSync(join(ROOT, 'Dockerfile'), 'utf8')).toMatch(/^COPY scripts\/task\.ts scripts\/task\.ts$/m);
+  });
+
   it('keeps queued jobs: the queue server has AOF on and never evicts', () => {
     const command = compose.services.valkey!.command!.join(' ');
     expect(command).toMatch(/--appendonly yes/);
@@ -122,6 +136,7 @@ describe.runIf(redisUrl || hasRedisServer)('each compose service, run as a proce
   const running: ServiceProcess[] = [];
   let compose: ComposeFile;
   const mapped: Record<string, Record<string, string>> = {};
+  const healthchecks: Record<string, string[]> = {};
 
   beforeAll(async () => {
     sink = await startSmtpSink();
@@ -152,6 +167,13 @@ describe.runIf(redisUrl || hasRedisServer)('each compose service, run as a proce
       env.SMTP_URL = sink.url;
       env.QUEUE_PREFIX = prefix;
       env.UPLOAD_DIR = uploads;
+      // Ports as compose gives them inside each container, here moved to free ones on this host.
+      if (env.PORT) env.PORT = String(await freePort());
+      if (env.METRICS_PORT) {
+        const port = String(await freePort());
+        healthchecks[name] = compose.services[name]!.healthcheck!.test.map((a) => a.replace(`127.0.0.1:${env.METRICS_PORT}/`, `127.0.0.1:${port}/`));
+        env.METRICS_PORT = port;
+      }
       mapped[name] = env;
     }
   });
@@ -171,12 +193,13 @@ describe.runIf(redisUrl || hasRedisServer)('each compose service, run as a proce
       running.push(service);
     }
     for (const name of ['api', 'mailer-worker', 'scheduler']) {
-      const [cmd, program, ...args] = compose.services[name]!.healthcheck!.test;
+      const [cmd, program, ...args] = healthchecks[name]!;
+      expect(args.join(' ')).toContain(`127.0.0.1:${mapped[name]!.METRICS_PORT}/readyz`);
       expect([cmd, program]).toEqual(['CMD', 'node']);
       await expect.poll(() => spawnSync(process.execPath, args, { timeout: 5_000 }).status, { timeout: 30_000, interval: 250 }).toBe(0);
     }
-    // Compose publishes the API on 3000: a sign-in request works end to end, mail included.
-    const res = await fetch('http://127.0.0.1:3000/v1/auth/otp', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'compose@example.test' }) });
+    // Compose publishes the API: a sign-in request works end to end, mail included.
+    const res = await fetch(`http://127.0.0.1:${mapped.api!.PORT}/v1/auth/otp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'compose@example.test' }) });
     expect(res.status).toBe(202);
     await sink.waitForMail((m) => m.to.includes('compose@example.test'), 15_000);
 

@@ -67,8 +67,9 @@ describe('operator ports: health, readiness and Prometheus metrics of every serv
     const processed = { queue: 'creatives', name: 'process', outcome: 'completed' };
     await expect.poll(async () => value(await scrape(stack.operators.scheduler!), 'cheershare_job_duration_seconds_count', processed), { timeout: 15_000 }).toBe(1);
     const scheduler = await scrape(stack.operators.scheduler!);
-    expect(value(scheduler, 'cheershare_images_total', { outcome: 'rejected' })).toBe(1);
-    expect(scheduler.samples.find((x) => x.name === 'cheershare_images_total')?.labels.reason).toMatch(/^(invalid|truncated|corrupt|format)$/);
+    const rejected = scheduler.samples.filter((x) => x.name === 'cheershare_images_total' && x.labels.outcome === 'rejected');
+    expect(rejected.map((x) => x.labels.reason).sort()).toEqual(['corrupt', 'format', 'invalid', 'other', 'too_large', 'truncated']);
+    expect(rejected.filter((x) => x.value > 0)).toEqual([expect.objectContaining({ value: 1, labels: expect.objectContaining({ reason: expect.stringMatching(/^(invalid|truncated|corrupt|format)$/) }) })]);
 
     const rejectedMail = { queue: 'email', name: 'creative-rejected', outcome: 'completed' };
     await expect.poll(async () => value(await scrape(stack.operators.mailer), 'cheershare_job_duration_seconds_count', rejectedMail), { timeout: 15_000 }).toBe(1);

@@ -51,7 +51,11 @@ const apiSchema = z.object({
   METRICS_PORT: int(0, 65535).default(9100),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: int(0, 65535).default(3000),
-  TRUST_PROXY: z.stringbool().default(false),
+  // Express's "trust proxy": false, a hop count (1 behind one proxy), or addresses/CIDRs of the
+  // proxies. true trusts any X-Forwarded-For, which lets clients choose their own address.
+  TRUST_PROXY: z.string().regex(/^(true|false|\d{1,2}|(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+)(\s*,\s*(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+))*)$/, 'must be false, a hop count such as 1, or proxy addresses/CIDRs')
+    .default('false')
+    .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
   OTP_MAX_ATTEMPTS: int(1, 20).default(5),
   OTP_RESEND_SECONDS: int(0, 3600).default(30),
   OTP_MAX_PER_HOUR: int(1, 1000).default(5),

@@ -45,6 +45,13 @@ describe('config', () => {
     expect(loadMailerConfig({ ...prod, QUEUE_BACKEND: 'postgres' }).queue.kind).toBe('postgres');
   });
 
+  it('reads TRUST_PROXY as Express does: a boolean, a hop count, or proxy addresses', () => {
+    expect(loadApiConfig({}).http.trustProxy).toBe(false);
+    expect(loadApiConfig({ TRUST_PROXY: '1' }).http.trustProxy).toBe(1);
+    expect(loadApiConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).http.trustProxy).toBe('loopback, 10.0.0.0/8');
+    expect(() => loadApiConfig({ TRUST_PROXY: 'yes please' })).toThrow(/TRUST_PROXY/);
+  });
+
   it('resolves a relative UPLOAD_DIR from the repository root, so every service shares it', () => {
     const dir = loadApiConfig({ UPLOAD_DIR: 'files' }).storage.dir;
     expect(dir).toBe(new URL('../../../files', import.meta.url).pathname);

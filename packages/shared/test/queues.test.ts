@@ -80,7 +80,7 @@ describe(`queue client (${testQueueBackend()} backend)`, () => {
 describe('queue store durability warnings', () => {
   it('warns about a Redis that evicts or keeps nothing on disk, and not about a safe one', () => {
     expect(redisDurabilityWarnings({ policy: 'noeviction', appendonly: 'yes', save: '' })).toEqual([]);
-    expect(redisDurabilityWarnings({ policy: 'noeviction', appendonly: 'no', save: '3600 1 300 100' })).toEqual([]);
+    expect(redisDurabilityWarnings({ policy: 'noeviction', appendonly: 'no', save: '3600 1 300 100' })).toEqual([expect.stringMatching(/only snapshots .*since the last snapshot are lost/)]);
     const both = redisDurabilityWarnings({ policy: 'allkeys-lru', appendonly: 'no', save: '' });
     expect(both).toHaveLength(2);
     expect(both[0]).toMatch(/maxmemory-policy is "allkeys-lru".*noeviction/);

@@ -1,7 +1,7 @@
 import type { Worker } from 'bullmq';
 import {
   counter, createDatabase, createQueueClient, createRegistry, emailJobOptions, instrumentWorker, probe, QUEUES,
-  registerQueueDepth, startOperatorServer, systemClock, withDeadline, type Clock, type Logger, type MailerConfig, type OperatorServer, type QueueClient,
+  JOBS, registerQueueDepth, startOperatorServer, systemClock, withDeadline, type Clock, type Logger, type MailerConfig, type OperatorServer, type QueueClient,
 } from '@cheershare/shared';
 import { sql } from 'kysely';
 import type { Deps } from './deps.ts';
@@ -32,6 +32,8 @@ export function createMailerApp(config: MailerConfig, opts: { logger: Logger; cl
       emails: counter(registry, 'cheershare_emails_total', 'Emails by kind and outcome: sent, retried, failed (permanently), skipped.', ['kind', 'outcome']),
     },
   };
+  // Every series exists from the start, so rates and alerts work before the first event.
+  for (const kind of Object.keys(JOBS.email)) for (const outcome of ['sent', 'retried', 'failed', 'skipped']) deps.metrics.emails.inc({ kind, outcome }, 0);
   const queues = createQueueClient(config.queue, logger);
   const worker = queues.worker(QUEUES.email, makeEmailProcessor(deps), { concurrency: config.concurrency });
   worker.on('completed', (job, result) => logger.info({ jobId: job.id, name: job.name, result }, 'email job done'));

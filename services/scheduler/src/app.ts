@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import type { Deps } from './deps.ts';
 import { makeCreativesProcessor, makeMaintenanceProcessor } from './processors/index.ts';
 import { upsertSchedules } from './schedules.ts';
-import { restrictDecoders } from './images.ts';
+import { REJECTION_KINDS, restrictDecoders } from './images.ts';
 
 export interface SchedulerApp {
   deps: Deps;
@@ -44,6 +44,9 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
     queues.worker(QUEUES.maintenance, makeMaintenanceProcessor(deps), { concurrency: 1 }),
   ];
   registerQueueDepth(registry, [queues.producer(QUEUES.creatives, creativeJobOptions()), maintenanceQueue]);
+  // Every series exists from the start, so rates and alerts work before the first event.
+  deps.metrics.images.inc({ outcome: 'ready', reason: '' }, 0);
+  for (const reason of REJECTION_KINDS) deps.metrics.images.inc({ outcome: 'rejected', reason }, 0);
   let operator: OperatorServer | undefined;
   const readiness = async () => {
     const [database, queue] = await Promise.all([probe(() => sql`select 1`.execute(deps.db)), probe(() => queues.ping())]);

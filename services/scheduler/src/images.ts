@@ -119,6 +119,9 @@ function isLosslessWebp(webp: Buffer): boolean {
   return false;
 }
 
+/** Every label rejectionKind can give. */
+export const REJECTION_KINDS = [...Object.keys(REASON), 'too_large', 'other'];
+
 /** A short, bounded label for a rejection reason (for metrics). */
 export function rejectionKind(reason: string): string {
   const known = Object.entries(REASON).find(([, text]) => text === reason)?.[0];

@@ -8,8 +8,23 @@ import { ensureDatabaseExists, migrateToLatest } from './migrate.ts';
 
 const config = exitOnConfigError(() => loadMigrateConfig(process.env));
 const logger = createLogger({ level: config.logLevel, name: 'migrate' });
+// A server that is still starting (compose's first start, a restarting host) gets a little time.
+const STARTING = new Set(['ECONNREFUSED', '57P03', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET']);
+async function ensureDatabaseWhenUp(url: string): Promise<boolean> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return await ensureDatabaseExists(url);
+    } catch (err) {
+      if (!STARTING.has((err as { code?: string }).code ?? '') || Date.now() > deadline) throw err;
+      logger.info({ error: (err as Error).message }, 'PostgreSQL is not answering yet; trying again');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+  }
+}
+
 try {
-  if (await ensureDatabaseExists(config.database.url)) logger.info('created database');
+  if (await ensureDatabaseWhenUp(config.database.url)) logger.info('created database');
   const db = createDatabase({ url: config.database.url, poolMax: 1, applicationName: 'cheershare-migrate' });
   try {
     const { results = [] } = await migrateToLatest(db);

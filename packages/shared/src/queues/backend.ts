@@ -228,8 +228,10 @@ export function redisDurabilityWarnings(c: { policy?: string | undefined; append
   if (c.policy !== undefined && c.policy !== 'noeviction') {
     warnings.push(`Redis maxmemory-policy is "${c.policy}": under memory pressure Redis will evict queued jobs (sign-in codes never sent). Set maxmemory-policy noeviction.`);
   }
-  if (c.appendonly === 'no' && (c.save ?? '').trim() === '') {
-    warnings.push('Redis keeps nothing on disk (appendonly no, no save points): every queued job is lost if Redis restarts. Turn on appendonly yes.');
+  if (c.appendonly === 'no') {
+    warnings.push((c.save ?? '').trim() === ''
+      ? 'Redis keeps nothing on disk (appendonly no, no save points): every queued job is lost if Redis restarts. Turn on appendonly yes.'
+      : `Redis persists only snapshots (appendonly no, save "${c.save ?? ''}"): jobs queued since the last snapshot are lost if Redis crashes. Turn on appendonly yes.`);
   }
   return warnings;
 }

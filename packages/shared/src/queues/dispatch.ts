@@ -28,7 +28,12 @@ export function dispatch<Q extends QueueName>(queue: Q, processors: Processors<Q
       return await run(job, parsed.data);
     } catch (err) {
       // The message becomes the job's failure reason, shown to operators: no email addresses.
-      if (err instanceof Error) err.message = redactEmails(err.message);
+      if (err instanceof Error) {
+        // The stack is built from the message once read, and operator tools show it too.
+        const stack = err.stack;
+        err.message = redactEmails(err.message);
+        if (stack !== undefined) err.stack = redactEmails(stack);
+      }
       throw err;
     }
   };

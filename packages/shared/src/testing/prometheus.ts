@@ -9,7 +9,7 @@ export interface Exposition {
   /** `# TYPE` of each family. */
   types: Map<string, string>;
   samples: Sample[];
-  /** The value of the one sample with this name whose labels include `labels`; 0 when there is none. */
+  /** The value of the one sample with this name whose labels include `labels`; throws when there is none or several. */
   value(name: string, labels?: Record<string, string>): number;
 }
 
@@ -67,8 +67,8 @@ export function parsePrometheusText(text: string): Exposition {
     samples,
     value(name, want = {}) {
       const found = samples.filter((s) => s.name === name && Object.entries(want).every(([k, v]) => s.labels[k] === v));
-      if (found.length > 1) throw new Error(`${name} ${JSON.stringify(want)} matches ${found.length} samples`);
-      return found[0]?.value ?? 0;
+      if (found.length !== 1) throw new Error(`${name} ${JSON.stringify(want)} matches ${found.length} samples`);
+      return found[0]!.value;
     },
   };
 }

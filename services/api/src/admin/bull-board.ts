@@ -49,7 +49,9 @@ function refuseCrossSite(readOnly: boolean): RequestHandler {
     const site = req.get('sec-fetch-site');
     const origin = req.get('origin');
     const host = req.get('host');
-    const sameOrigin = origin !== undefined && host !== undefined && (origin === `${req.protocol}://${host}`);
+    // Host only: behind a TLS-terminating proxy the scheme seen here is http while the Origin is https.
+    const originHost = origin === undefined ? undefined : URL.canParse(origin) ? new URL(origin).host : null;
+    const sameOrigin = originHost !== undefined && host !== undefined && originHost === host;
     if ((site !== undefined && site !== 'same-origin' && site !== 'none') || (origin !== undefined && !sameOrigin)) {
       throw new HttpError(403, 'cross_site_request', 'Changes to queues must come from the operator board itself.');
     }

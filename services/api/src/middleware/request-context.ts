@@ -25,7 +25,8 @@ export function requestContext({ logger, metrics }: { logger: Logger; metrics: A
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       // The route template, never the raw path: ids would make every series unique.
-      const route = (req.route as { path?: string } | undefined)?.path ?? '(unmatched)';
+      const path = (req.route as { path?: string | string[] } | undefined)?.path;
+      const route = path === undefined ? '(unmatched)' : `${req.baseUrl}${Array.isArray(path) ? path.join('|') : path}`;
       metrics.http.observe({ method: req.method, route, status: res.statusCode }, ms / 1000);
       logger.info({ requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
     });
