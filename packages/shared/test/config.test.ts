@@ -52,6 +52,17 @@ describe('config', () => {
     expect(() => loadApiConfig({ TRUST_PROXY: 'yes please' })).toThrow(/TRUST_PROXY/);
   });
 
+  it('takes operator credentials as a pair, and refuses a weak password in production', () => {
+    expect(loadApiConfig({}).admin).toBeUndefined();
+    expect(loadApiConfig({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'x' }).admin).toEqual({ user: 'ops', password: 'x', readOnly: false });
+    expect(() => loadApiConfig({ ADMIN_USER: 'ops' })).toThrow(/ADMIN_PASSWORD: set both/);
+    const prod = {
+      NODE_ENV: 'production', DATABASE_URL: 'postgres://db/app', REDIS_URL: 'redis://cache:6379', UPLOAD_DIR: '/srv/uploads', ADMIN_USER: 'ops',
+      JOB_ENCRYPTION_KEY: 'k'.repeat(32), OTP_HASH_SECRET: 's'.repeat(32),
+    };
+    for (const weak of ['short-password', 'a'.repeat(20)]) expect(() => loadApiConfig({ ...prod, ADMIN_PASSWORD: weak })).toThrow(/ADMIN_PASSWORD: too weak for production/);
+  });
+
   it('resolves a relative UPLOAD_DIR from the repository root, so every service shares it', () => {
     const dir = loadApiConfig({ UPLOAD_DIR: 'files' }).storage.dir;
     expect(dir).toBe(new URL('../../../files', import.meta.url).pathname);

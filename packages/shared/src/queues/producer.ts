@@ -1,0 +1,104 @@
+import type { Job, JobSchedulerTemplateOptions, Queue, RepeatOptions } from 'bullmq';
+import type { QueueName, JobData, JobName } from './jobs.ts';
+
+/** A typed producer for one queue. `add` rejects quickly (never hangs) when the queue store is unreachable. */
+export interface Producer<Q extends QueueName> {
+  readonly name: Q;
+  add<N extends JobName<Q>>(name: N, data: JobData<Q, N>, opts: { jobId: string }): Promise<void>;
+  /** Creates or replaces a recurring job (idempotent across restarts and replicas). */
+  upsertScheduler<N extends JobName<Q>>(id: string, repeat: Pick<RepeatOptions, 'pattern' | 'tz' | 'every'>, template: { name: N; data: JobData<Q, N>; opts?: JobSchedulerTemplateOptions }): Promise<void>;
+  /** Ids of the recurring jobs of this queue. */
+  schedulerIds(): Promise<string[]>;
+  getJob(id: string): Promise<Job | undefined>;
+  /** Removes every job of this queue (tests and operators). */
+  obliterate(): Promise<void>;
+  /** The BullMQ queue underneath (its API is the same on both backends), for operators' tools. */
+  readonly queue: Queue;
+  close(): Promise<void>;
+}
+
+const ADD_TIMEOUT_MS = 3_000;
+
+export class QueueUnavailableError extends Error {
+  override name = 'QueueUnavailableError';
+}
+
+/**
+ * BullMQ 6.7 remembers a failed first connection, on both backends: a queue whose first use came
+ * while its store was down fails every later call, even once the store is back (Redis: its INFO
+ * at set-up; PostgreSQL: its schema check). So when an add fails while the store itself answers,
+ * the producer replaces its queue (at most every few seconds) and tries once more. `queue` always
+ * leads to the current one, for tools that hold on to it (Bull Board, metrics).
+ */
+export function makeProducer<Q extends QueueName>(name: Q, create: () => Queue, storeAnswers: () => Promise<void>): Producer<Q> {
+  const open = () => {
+    const q = create();
+    q.on('error', () => {});
+    return q;
+  };
+  let current = open();
+  let replacedAt = 0;
+  const handle = new Proxy(current, {
+    get: (_target, prop) => {
+      const value: unknown = Reflect.get(current, prop, current);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(current) : value;
+    },
+  });
+  let closing: Promise<void> | undefined;
+
+  async function attempt<T>(run: (q: Queue) => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new QueueUnavailableError(`queue ${name}: add timed out`)), ADD_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([run(current), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function replaceIfStoreAnswers(): Promise<boolean> {
+    if (closing || Date.now() - replacedAt < 5_000) return false;
+    const answers = await Promise.race([storeAnswers().then(() => true, () => false), new Promise<false>((r) => setTimeout(() => r(false), 1_000))]);
+    if (!answers) return false;
+    replacedAt = Date.now();
+    const old = current;
+    current = open();
+    void old.close().catch(() => {});
+    return true;
+  }
+
+  return {
+    name,
+    queue: handle,
+    async add(jobName, data, opts) {
+      try {
+        await attempt((q) => q.add(jobName, data, opts));
+      } catch (err) {
+        try {
+          if (await replaceIfStoreAnswers()) {
+            await attempt((q) => q.add(jobName, data, opts));
+            return;
+          }
+        } catch (retryErr) {
+          err = retryErr;
+        }
+        throw err instanceof QueueUnavailableError ? err : new QueueUnavailableError(`queue ${name}: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    async upsertScheduler(id, repeat, template) {
+      await current.upsertJobScheduler(id, repeat, template);
+    },
+    async schedulerIds() {
+      return (await current.getJobSchedulers()).map((s) => s.key);
+    },
+    async getJob(id) {
+      return (await current.getJob(id)) ?? undefined;
+    },
+    async obliterate() {
+      await current.obliterate({ force: true });
+    },
+    close: () => (closing ??= current.close()),
+  };
+}
