@@ -13,7 +13,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSy
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  describeQueueSettings, EmbeddedPostgresError, exitOnConfigError, isProcessAlive, loadMigrateConfig, redactUrl, startEmbeddedPostgres,
+  describeQueueSettings, EmbeddedPostgresError, exitOnConfigError, isProcessAlive, loadApiConfig, loadMailerConfig, loadMigrateConfig,
+  loadSchedulerConfig, redactUrl, STACK_FILE, startEmbeddedPostgres, stateDirOf,
   type EmbeddedPostgres,
 } from '@cheershare/shared';
 import { startDevInbox, type DevInbox } from './dev-inbox.ts';
@@ -25,8 +26,8 @@ process.stderr.on('error', () => {});
 const say = (line: string) => process.stdout.write(`[start] ${line}\n`);
 const env: NodeJS.ProcessEnv = { ...process.env };
 
-// Malformed variables stop us here, with the services' own one-line messages, before anything starts.
-exitOnConfigError(() => loadMigrateConfig(env));
+// Malformed variables stop us here, with the services' own messages, before anything starts.
+for (const load of [loadMigrateConfig, loadApiConfig, loadMailerConfig, loadSchedulerConfig]) exitOnConfigError(() => load(env));
 const graceMs = Number(env.SHUTDOWN_GRACE_MS ?? 20_000);
 const inboxPort = Number(env.DEV_INBOX_PORT || 8025);
 if (!Number.isInteger(inboxPort) || inboxPort < 0 || inboxPort > 65535) {
@@ -35,7 +36,7 @@ if (!Number.isInteger(inboxPort) || inboxPort < 0 || inboxPort > 65535) {
 }
 
 // --- one runner per state folder ---------------------------------------------------------------
-const stateDir = env.CHEERSHARE_STATE_DIR ?? join(root, '.cheershare');
+const stateDir = stateDirOf(env);
 mkdirSync(stateDir, { recursive: true });
 chmodSync(stateDir, 0o755); // as root, PostgreSQL runs as the "postgres" user and must reach it
 const lockFile = join(stateDir, 'start.pid');
@@ -55,8 +56,12 @@ function takeLock(): void {
   }
 }
 takeLock();
+const stackFile = join(stateDir, STACK_FILE);
 process.on('exit', () => {
-  if (existsSync(lockFile) && Number(readFileSync(lockFile, 'utf8')) === process.pid) unlinkSync(lockFile);
+  if (existsSync(lockFile) && Number(readFileSync(lockFile, 'utf8')) === process.pid) {
+    unlinkSync(lockFile);
+    if (existsSync(stackFile)) unlinkSync(stackFile);
+  }
 });
 
 let database: EmbeddedPostgres | undefined;
@@ -113,6 +118,8 @@ if (!env.DATABASE_URL) {
   }
   if (stopping) await new Promise(() => {}); // stopAll owns the exit from here
   env.DATABASE_URL = database.url('cheershare');
+  // So `npm run task` and `npm run migrate` from this checkout reach this database (private: it holds the password).
+  writeFileSync(stackFile, JSON.stringify({ pid: process.pid, DATABASE_URL: env.DATABASE_URL }), { mode: 0o600 });
   databaseLine = `embedded PostgreSQL ${database.version} on 127.0.0.1:${database.port} (data in ${relative(process.cwd(), dataDir) || dataDir})`;
 } else {
   databaseLine = `PostgreSQL ${redactUrl(env.DATABASE_URL)}`;

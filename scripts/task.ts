@@ -2,7 +2,7 @@
 // It queues the job on the maintenance queue (the scheduler service runs it), waits for the
 // outcome and prints it. Exit codes: 0 done, 1 failed, 2 still queued after --timeout seconds
 // (is the scheduler running?), 64 bad usage.
-import { createQueueClient, exitOnConfigError, isCalendarDate, loadMigrateConfig, maintenanceJobOptions } from '@cheershare/shared';
+import { createQueueClient, exitOnConfigError, isCalendarDate, loadMigrateConfig, maintenanceJobOptions, QueueUnavailableError, withRunningStack } from '@cheershare/shared';
 
 const args = process.argv.slice(2);
 const timeoutAt = args.indexOf('--timeout');
@@ -14,7 +14,10 @@ if ((name !== 'daily-digest' && name !== 'cleanup') || (day !== undefined && (na
   process.exit(64);
 }
 
-const config = exitOnConfigError(() => loadMigrateConfig(process.env));
+// With nothing configured, join the stack `npm start` runs from this checkout, if any.
+const { env, joined } = withRunningStack(process.env);
+if (joined) process.stdout.write(`using the embedded database of the running npm start (pid ${joined})\n`);
+const config = exitOnConfigError(() => loadMigrateConfig(env));
 const queues = createQueueClient(config.queue);
 const maintenance = queues.producer('maintenance', maintenanceJobOptions());
 const jobId = `manual-${name}-${Date.now()}`;
@@ -43,6 +46,10 @@ try {
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+} catch (err) {
+  if (!(err instanceof QueueUnavailableError)) throw err;
+  process.stderr.write(`could not queue ${name}: ${err.message}\nIs the stack running? With nothing configured, start it with npm start; otherwise set DATABASE_URL (and REDIS_URL) as the services have them.\n`);
+  process.exitCode = 1;
 } finally {
   await queues.close();
 }

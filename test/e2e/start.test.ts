@@ -106,6 +106,15 @@ describe('npm start on a machine with nothing configured', () => {
     // The page answers only to this machine's own names.
     expect(await statusWithHost(first.inbox, 'attacker.example')).toBe(403);
 
+    // Operators' commands run beside it reach its embedded database, not a default one.
+    const task = spawnSync(process.execPath, [join(ROOT, 'scripts/task.ts'), 'daily-digest', '2001-01-01'], { env: { PATH: process.env.PATH, CHEERSHARE_STATE_DIR: stateDir }, encoding: 'utf8', timeout: 60_000 });
+    expect(task.stdout).toMatch(/using the embedded database of the running npm start \(pid \d+\)/);
+    expect(task.stdout).toMatch(/done: \{"day":"2001-01-01","owners":0\}/);
+    expect(task.status).toBe(0);
+    const migrate = spawnSync(process.execPath, [MIGRATE], { env: { PATH: process.env.PATH, CHEERSHARE_STATE_DIR: stateDir }, encoding: 'utf8', timeout: 60_000 });
+    expect(migrate.stdout).toMatch(/migrating the embedded database of the running npm start/);
+    expect(migrate.status).toBe(0);
+
     // A second start on the same data says so and changes nothing.
     const second = startService(START, runnerEnv(stateDir));
     expect(await second.exited).toBe(1);
@@ -121,6 +130,7 @@ describe('npm start on a machine with nothing configured', () => {
     const lastDrain = Math.max(...drained.map((l) => out.indexOf(l)));
     expect(out.findIndex((l) => l.includes('stopping the embedded database'))).toBeGreaterThan(lastDrain);
     expect(existsSync(join(stateDir, 'postgres', 'postmaster.pid'))).toBe(false);
+    expect(existsSync(join(stateDir, 'stack.json'))).toBe(false);
 
     const again = await startRunner(stateDir);
     expect((await signIn(again, email)).id).toBe(user.id);

@@ -10,7 +10,8 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const int = (min: number, max: number) => z.coerce.number({ error: `must be a whole number from ${min} to ${max}` })
+  .int(`must be a whole number from ${min} to ${max}`).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
 const secret = z.string().min(32, 'must be at least 32 characters');
 const pem = z.string().transform((s) => s.replace(/\\n/g, '\n')).pipe(z.string().includes('PRIVATE KEY', { error: 'must be a PEM private key' }));
 
@@ -111,7 +112,12 @@ function parseEnv<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const result = schema.safeParse(cleaned);
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    // Echo what was given, except for anything that may hold a secret (keys, passwords, URLs).
+    const shown = (name: string) => {
+      const given = cleaned[name];
+      return given === undefined || /SECRET|KEY|PASSWORD|URL/.test(name) ? '' : ` (got ${JSON.stringify(given.length > 40 ? `${given.slice(0, 40)}…` : given)})`;
+    };
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}${shown(String(i.path[0]))}`);
     throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
   }
   return result.data;

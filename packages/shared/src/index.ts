@@ -19,3 +19,4 @@ export * from './processes.ts';
 export * from './operator.ts';
 export { Histogram, Counter, Gauge, type Registry } from 'prom-client';
 export * from './redact.ts';
+export * from './running-stack.ts';

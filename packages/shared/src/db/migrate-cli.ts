@@ -1,13 +1,18 @@
 // `npm run migrate`: create the database if needed, apply pending migrations, and prepare the
 // queue store (BullMQ's schema when the queues live in PostgreSQL).
 import { exitOnConfigError, loadMigrateConfig } from '../config.ts';
+import { redactUrl } from '../queues/backend.ts';
+import { withRunningStack } from '../running-stack.ts';
 import { createLogger } from '../logger.ts';
 import { prepareQueueStore } from '../queues/store.ts';
 import { createDatabase } from './database.ts';
 import { ensureDatabaseExists, migrateToLatest } from './migrate.ts';
 
-const config = exitOnConfigError(() => loadMigrateConfig(process.env));
+// With nothing configured, migrate the database of the stack `npm start` runs from this checkout, if any.
+const { env, joined } = withRunningStack(process.env);
+const config = exitOnConfigError(() => loadMigrateConfig(env));
 const logger = createLogger({ level: config.logLevel, name: 'migrate' });
+logger.info({ database: redactUrl(config.database.url), ...(joined && { runningStack: joined }) }, joined ? 'migrating the embedded database of the running npm start' : 'migrating');
 // A server that is still starting (compose's first start, a restarting host) gets a little time.
 const STARTING = new Set(['ECONNREFUSED', '57P03', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET']);
 async function ensureDatabaseWhenUp(url: string): Promise<boolean> {

@@ -28,11 +28,12 @@ export function handleDocs(): RequestHandler[] {
   const files = express.static(SWAGGER_UI_DIR, { index: false, maxAge: '1h' });
   return [
     (req, res, next) => {
-      if (req.path === '/' || req.path === '') {
+      // Swagger UI's own index page and initialiser point at a demo API elsewhere: never served.
+      if (req.path === '/' || req.path === '' || req.path === '/index.html') {
         res.set({ 'Cache-Control': 'no-cache', 'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'" }).type('html').send(PAGE);
         return;
       }
-      if (req.path === '/init.js') {
+      if (req.path === '/init.js' || req.path === '/swagger-initializer.js') {
         res.type('application/javascript').send(INIT);
         return;
       }

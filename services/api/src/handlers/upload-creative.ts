@@ -10,7 +10,9 @@ import { insertCreative, removeCreativeRow } from '../creatives/queries.ts';
 import { presentOwnCreative } from '../creatives/present.ts';
 import { safeFilename } from '../creatives/sniff.ts';
 
-export const UploadFieldsSchema = z.object({ scheduled_on: z.string().refine(isCalendarDate, 'must be a date written YYYY-MM-DD') });
+export const UploadFieldsSchema = z.object({
+  scheduled_on: z.string({ error: 'is required: the day the creative goes live, written YYYY-MM-DD' }).refine(isCalendarDate, 'must be a date written YYYY-MM-DD'),
+});
 /** The multipart form, as the reference describes it (multer and UploadFieldsSchema enforce it). */
 export const UploadCreativeSchema = z.object({
   file: z.string().meta({ format: 'binary', description: 'One JPEG, PNG, GIF or WebP image, judged by its content.' }),
