@@ -37,8 +37,13 @@ if (!Number.isInteger(inboxPort) || inboxPort < 0 || inboxPort > 65535) {
 
 // --- one runner per state folder ---------------------------------------------------------------
 const stateDir = stateDirOf(env);
-mkdirSync(stateDir, { recursive: true });
-chmodSync(stateDir, 0o755); // as root, PostgreSQL runs as the "postgres" user and must reach it
+try {
+  mkdirSync(stateDir, { recursive: true });
+  chmodSync(stateDir, 0o755); // as root, PostgreSQL runs as the "postgres" user and must reach it
+} catch (err) {
+  say(`cannot use ${stateDir} for the stack's state (${(err as Error).message}): make it writable, or set CHEERSHARE_STATE_DIR to a folder you own.`);
+  process.exit(1);
+}
 const lockFile = join(stateDir, 'start.pid');
 // Created exclusively, so two starts at once cannot both pass; a lock left by a dead runner is taken over.
 function takeLock(): void {

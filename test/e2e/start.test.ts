@@ -208,6 +208,18 @@ describe('npm start on a machine with nothing configured', () => {
     expect(existsSync(join(stateDir, 'start.pid'))).toBe(false);
   }, 60_000);
 
+  // As root the server runs as the postgres user: a folder that user cannot reach is "no permission".
+  it.runIf(userInfo().uid === 0)('says in one line when the postgres user may not reach the data folder, and starts nothing', async () => {
+    const parent = stateFolder();
+    chmodSync(parent, 0o700);
+    const runner = startService(START, runnerEnv(join(parent, 'state')));
+    expect(await runner.exited).toBe(1);
+    const said = runner.output.filter((l) => l.startsWith('[start]'));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/could not create its data folder: .*Permission denied\. The server runs as the "postgres" system user, which must be able to reach and write .* \(every parent folder needs o\+x\)/);
+    expect(existsSync(join(parent, 'state', 'start.pid'))).toBe(false);
+  }, 60_000);
+
   it('prints the services\' one-line config error for a malformed variable, from npm start and npm run migrate alike', async () => {
     const stateDir = stateFolder();
     const runner = startService(START, runnerEnv(stateDir, { DATABASE_URL: 'mysql://db/app' }));
