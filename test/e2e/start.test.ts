@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '@cheershare/shared';
-import { startService, uniqueEmail, type ServiceProcess } from '@cheershare/shared/testing';
+import { startService, uniqueEmail, waitUntil, type ServiceProcess } from '@cheershare/shared/testing';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const START = join(ROOT, 'scripts/start.ts');
@@ -35,7 +35,7 @@ afterAll(async () => {
   // A failed test must not leave a stack behind: killing a runner makes it all drain and stop.
   await Promise.all(runners.map((r) => r.proc.stop('SIGKILL')));
   const pids = runners.flatMap((r) => [...r.servicePids, r.postgresPid]);
-  for (let waited = 0; pids.some(isProcessAlive) && waited < 30_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+  await waitUntil(() => !pids.some(isProcessAlive), 'every runner\'s processes to end', 30_000).catch(() => {});
   for (const dir of folders) rmSync(dir, { recursive: true, force: true });
 });
 

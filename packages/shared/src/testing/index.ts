@@ -5,3 +5,4 @@ export * from './processes.ts';
 export * from './images.ts';
 export * from './prometheus.ts';
 export * from './tcp-proxy.ts';
+export * from './wait.ts';
