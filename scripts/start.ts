@@ -135,7 +135,7 @@ const queueLine = describeQueueSettings(loadMigrateConfig(env).queue);
 if (!env.SMTP_URL) {
   try {
     inbox = await startDevInbox({
-      smtpPort: 1025,
+      smtpPort: Number(env.DEV_INBOX_SMTP_PORT || 1025),
       httpPort: inboxPort,
       httpPortExplicit: !!env.DEV_INBOX_PORT,
       onMail: (text) => process.stdout.write(`${text}\n`),
@@ -149,7 +149,9 @@ if (!env.SMTP_URL) {
 // Zero-setup defaults: loopback only (the development secrets must never face a network), and
 // operator ports the system picks, so a node_exporter on 9100 cannot stop the stack.
 env.HOST ??= '127.0.0.1';
-env.METRICS_PORT ??= '0';
+// One METRICS_PORT for three services: api takes it, mailer-worker the next, scheduler the one after.
+const metricsBase = env.METRICS_PORT ? Number(env.METRICS_PORT) : undefined;
+const metricsPort = (i: number) => (metricsBase === undefined || metricsBase === 0 ? '0' : String(metricsBase + i));
 
 // --- migrate, then the services ----------------------------------------------------------------
 const migrate = spawn(process.execPath, ['packages/shared/src/db/migrate-cli.ts'], { cwd: root, env, stdio: 'inherit' });
@@ -158,11 +160,11 @@ if (migrated !== 0) await stopAll('migration failed (see above)', 1);
 if (stopping) await new Promise(() => {}); // a signal came during migration: stopAll owns the exit
 
 const ready = new Map<string, Record<string, unknown>>();
-function run(name: string, entry: string): ChildProcess {
+function run(name: string, entry: string, serviceEnv: NodeJS.ProcessEnv): ChildProcess {
   // Its own session, so the terminal's Ctrl-C reaches only this runner, which relays one SIGTERM
   // (a service that got both would take the second as "force exit"); the IPC channel tells it
   // when this runner is gone.
-  const child = spawn(process.execPath, [entry], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+  const child = spawn(process.execPath, [entry], { cwd: root, env: serviceEnv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
   child.on('message', (m: { type?: string }) => {
     if (m.type === 'ready') ready.set(name, m);
   });
@@ -178,7 +180,7 @@ for (const [name, entry] of [
   ['mailer-worker', 'services/mailer-worker/src/main.ts'],
   ['scheduler', 'services/scheduler/src/main.ts'],
 ] as const) {
-  children.push({ name, child: run(name, entry) });
+  children.push({ name, child: run(name, entry, { ...env, METRICS_PORT: metricsPort(children.length) }) });
   // Told after each start, so a runner killed in between still leaves no service without its database.
   database?.watch(children.map(({ child }) => child.pid ?? 0));
 }
@@ -192,7 +194,7 @@ if (!stopping) {
   say(`  mail        ${inbox ? `development inbox ${inbox.pageUrl} (SMTP ${inbox.smtpUrl})` : `SMTP ${redactUrl(env.SMTP_URL)}`}`);
   say(`  database    ${databaseLine}`);
   say(`  queues      ${queueLine}`);
-  const ops = [...ready].map(([name, m]) => `${name} :${String(m.operatorPort)}`).join(', ');
+  const ops = children.map(({ name }) => `${name} :${String(ready.get(name)?.operatorPort)}`).join(', ');
   say(`  operators   /healthz, /readyz, /metrics on ${ops} (METRICS_HOST ${env.METRICS_HOST ?? '127.0.0.1'})`);
   say('Ctrl-C stops everything (services drain first, the database last).');
 }

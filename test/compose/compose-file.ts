@@ -69,7 +69,7 @@ export function readCompose(env: Record<string, string | undefined>): ComposeFil
 /** Seconds in a compose duration such as "30s", "1m30s". */
 export function durationSeconds(d: string): number {
   let total = 0;
-  for (const [, n, unit] of d.matchAll(/(\d+(?:\.\d+)?)(h|m|s|ms|us)/g)) {
+  for (const [, n, unit] of d.matchAll(/(\d+(?:\.\d+)?)(ms|us|h|m|s)/g)) {
     total += Number(n) * { h: 3600, m: 60, s: 1, ms: 0.001, us: 0.000001 }[unit as 'h' | 'm' | 's' | 'ms' | 'us'];
   }
   return total;

@@ -90,6 +90,15 @@ describe('docker-compose.yml, checked without a Docker engine', () => {
     }
   });
 
+  it('forwards every setting .env.example documents to the services (compose reads .env only for what it names)', () => {
+    const documented = [...readFileSync(join(ROOT, '.env.example'), 'utf8').matchAll(/^#? ?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!);
+    // The runner's own, compose's own (used in the file itself), and connections compose sets for its network.
+    const notForwarded = ['DEV_INBOX_PORT', 'POSTGRES_PASSWORD', 'API_PORT', 'MAILPIT_UI_PORT', 'NODE_ENV', 'HOST', 'PORT', 'METRICS_PORT', 'METRICS_HOST',
+      'DATABASE_URL', 'REDIS_URL', 'QUEUE_BACKEND', 'QUEUE_DATABASE_URL', 'QUEUE_PREFIX', 'UPLOAD_DIR'];
+    const forwarded = new Set(APP_SERVICES.flatMap((name) => Object.keys(compose.services[name]!.environment!)));
+    expect(documented.filter((name) => !notForwarded.includes(name) && !forwarded.has(name))).toEqual([]);
+  });
+
   it('hands each secret only to the services that use it', () => {
     const holders = (name: string) => Object.entries(compose.services).filter(([, s]) => s.environment?.[name] !== undefined).map(([n]) => n).sort();
     expect(holders('JWT_PRIVATE_KEY')).toEqual(['api']);
@@ -116,6 +125,8 @@ describe('docker-compose.yml, checked without a Docker engine', () => {
       for (const volume of service.volumes ?? []) expect(declared, `${name}: ${volume}`).toContain(volume.split(':')[0]);
       if (service.ports) expect(['api', 'mailpit'], `${name} publishes ports`).toContain(name);
     }
+    expect(compose.services.api!.ports).toEqual(['3000:3000']);
+    expect(compose.services.mailpit!.ports).toEqual(['8025:8025']);
     expect(compose.services.api!.volumes).toContain('uploads:/data/uploads');
     expect(compose.services.scheduler!.volumes).toContain('uploads:/data/uploads');
     expect(compose.services.api!.environment!.UPLOAD_DIR).toBe('/data/uploads');

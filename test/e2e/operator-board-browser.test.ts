@@ -38,7 +38,8 @@ describe.runIf(existsSync(CHROMIUM))('operator board in a real browser', () => {
 
   it('shows the three queues and a failed email job to an operator, and retrying it from the page delivers the mail', async () => {
     const email = uniqueEmail('board');
-    stack.sink.planFor(email, { reject: 550, message: 'mailbox unavailable' });
+    // The server's refusal names the address, as real ones do: the board must not show it.
+    stack.sink.planFor(email, { reject: 550, message: `<${email}> mailbox unavailable` });
     expect((await stack.call('POST', '/v1/auth/otp', { json: { email } })).status).toBe(202);
     await expect.poll(() => stack.sink.attemptsFor(email), { timeout: 10_000 }).toBe(1);
 
@@ -49,6 +50,7 @@ describe.runIf(existsSync(CHROMIUM))('operator board in a real browser', () => {
 
     await page.goto(`${stack.base}/admin/queues/queue/email?status=failed`);
     await page.getByText('permanent SMTP failure', { exact: false }).first().waitFor({ timeout: 10_000 });
+    expect(await page.content()).toContain('&lt;[email]&gt; mailbox unavailable');
     expect(await page.content()).not.toContain(email);
     await page.getByRole('button', { name: /retry/i }).first().click();
     const confirm = page.getByRole('button', { name: /confirm|yes|ok/i });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createQueueClient, emailJobOptions, loadMailerConfig } from '@cheershare/shared';
 import { makeImage, parsePrometheusText, startService, startTcpProxy, testEnv, uniqueEmail, type Exposition } from '@cheershare/shared/testing';
 import { MAILER_ENTRY, startStack, type Stack } from './stack.ts';
 
@@ -62,6 +63,8 @@ describe('operator ports: health, readiness and Prometheus metrics of every serv
     expect(value(api, 'cheershare_http_request_duration_seconds_count', { route: '/v1/auth/verify', status: '401' })).toBe(1);
     expect(api.samples.filter((x) => x.name === 'cheershare_queue_jobs').map((x) => `${x.labels.queue}/${x.labels.state}`))
       .toEqual(expect.arrayContaining(['email/completed', 'creatives/waiting', 'creatives/active']));
+    // Depth is read from the store: the delivered codes show as completed email jobs.
+    await expect.poll(async () => value(await scrape(stack.operators.api), 'cheershare_queue_jobs', { queue: 'email', state: 'completed' }), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
 
     // The job's own metric is recorded once BullMQ has marked it completed: wait for that.
     const processed = { queue: 'creatives', name: 'process', outcome: 'completed' };
@@ -105,7 +108,17 @@ describe('operator ports: health, readiness and Prometheus metrics of every serv
       proxy.cut();
       await expect.poll(readiness, { timeout: 10_000 }).toMatchObject({ status: 503, checks: { queue: false, database: true } });
       proxy.restore();
-      await expect.poll(readiness, { timeout: 15_000 }).toMatchObject({ status: 200 });
+      await expect.poll(readiness, { timeout: 15_000 }).toMatchObject({ status: 200, checks: { consuming: true } });
+      // And it really consumes again: a job queued now is processed (an unknown challenge is skipped).
+      const queues = createQueueClient(loadMailerConfig(base).queue);
+      try {
+        const email = queues.producer('email', emailJobOptions({ attempts: 1, backoffMs: 100 }));
+        const id = crypto.randomUUID();
+        await email.add('otp', { challengeId: id, sealedCode: 'v1.x' }, { jobId: `otp-${id}` });
+        await expect.poll(async () => (await email.getJob(`otp-${id}`))?.getState(), { timeout: 20_000 }).toBe('completed');
+      } finally {
+        await queues.close();
+      }
       expect(await mailer.stop('SIGTERM')).toBe(0);
     } finally {
       await mailer.stop('SIGKILL');

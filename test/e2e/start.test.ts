@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isProcessAlive } from '@cheershare/shared';
+import { freePort, isProcessAlive } from '@cheershare/shared';
 import { startService, uniqueEmail, waitUntil, type ServiceProcess } from '@cheershare/shared/testing';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -52,13 +52,13 @@ function statusWithHost(url: string, host: string): Promise<number> {
 function runnerEnv(stateDir: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     CHEERSHARE_STATE_DIR: stateDir, UPLOAD_DIR: join(stateDir, 'uploads'),
-    PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', DEV_INBOX_PORT: '0', SHUTDOWN_GRACE_MS: '10000', LOG_LEVEL: 'info', OTP_RESEND_SECONDS: '0',
+    PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', DEV_INBOX_PORT: '0', DEV_INBOX_SMTP_PORT: '0', SHUTDOWN_GRACE_MS: '10000', LOG_LEVEL: 'info', OTP_RESEND_SECONDS: '0',
     ...extra,
   };
 }
 
-async function startRunner(stateDir: string): Promise<Runner> {
-  const proc = startService(START, runnerEnv(stateDir));
+async function startRunner(stateDir: string, extra: Record<string, string> = {}): Promise<Runner> {
+  const proc = startService(START, runnerEnv(stateDir, extra));
   await proc.waitForLog((l) => l.msg?.startsWith('[start] Ctrl-C stops everything') === true, 60_000);
   const line = (re: RegExp) => {
     const found = proc.output.map((o) => re.exec(o)).find(Boolean);
@@ -154,9 +154,12 @@ describe('npm start on a machine with nothing configured', () => {
     await allGone([...next.servicePids, next.postgresPid]);
   }, 120_000);
 
-  it('as root, runs PostgreSQL as the postgres system user (PostgreSQL refuses root)', async () => {
+  it('as root, runs PostgreSQL as the postgres system user (PostgreSQL refuses root); one METRICS_PORT serves three services', async () => {
     const stateDir = stateFolder();
-    const runner = await startRunner(stateDir);
+    // Also: one METRICS_PORT spreads over the three services.
+    const base = await freePort();
+    const runner = await startRunner(stateDir, { METRICS_PORT: String(base) });
+    expect(runner.proc.output.join('\n')).toContain(`api :${base}, mailer-worker :${base + 1}, scheduler :${base + 2}`);
     const owner = statSync(join(stateDir, 'postgres', 'postmaster.pid')).uid;
     if (userInfo().uid === 0) expect(owner).toBe(Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })));
     else expect(owner).toBe(userInfo().uid);
@@ -169,21 +172,29 @@ describe('npm start on a machine with nothing configured', () => {
 
     // Ctrl-C, then kill -9, while the database is being created: the runner waits for it to stop
     // it; a killed runner leaves the supervisor to stop it once it is up.
+    const supervisorOf = (runner: number) => Number(spawnSync('pgrep', ['-P', String(runner), '-f', 'postgres-supervisor'], { encoding: 'utf8' }).stdout.trim().split('\n')[0] || 0);
     for (const signal of ['SIGINT', 'SIGKILL'] as const) {
       const early = stateFolder();
       const starting = startService(START, runnerEnv(early));
+      let supervisor = 0;
+      await expect.poll(() => (supervisor = supervisorOf(starting.child.pid!)), { timeout: 20_000, interval: 20 }).toBeGreaterThan(0);
       await expect.poll(() => existsSync(join(early, 'postgres')), { timeout: 20_000, interval: 20 }).toBe(true);
       starting.child.kill(signal);
       await starting.exited;
-      await expect.poll(() => leftovers(early), { timeout: 30_000, interval: 200 }).toEqual([]);
+      // The supervisor has ended (so it is not merely between initdb and the server), and nothing of the folder's runs.
+      await expect.poll(() => isProcessAlive(supervisor), { timeout: 30_000, interval: 100 }).toBe(false);
+      expect(leftovers(early)).toEqual([]);
     }
 
     const midway = stateFolder();
     const killed = startService(START, runnerEnv(midway));
-    const started = await killed.waitForLog((l) => /^\[start\] started api \(pid \d+\)/.test(l.msg ?? ''), 60_000);
+    await killed.waitForLog((l) => /^\[start\] started scheduler \(pid \d+\)/.test(l.msg ?? ''), 60_000);
+    const supervisor = supervisorOf(killed.child.pid!);
+    expect(supervisor).toBeGreaterThan(0);
     killed.child.kill('SIGKILL');
-    const api = Number(/pid (\d+)/.exec(started.msg!)![1]);
-    await expect.poll(() => [...leftovers(midway), api].filter(isProcessAlive), { timeout: 30_000, interval: 200 }).toEqual([]);
+    const services = killed.output.map((o) => /^\[start\] started \S+ \(pid (\d+)\)/.exec(o)?.[1]).filter(Boolean).map(Number);
+    expect(services).toHaveLength(3);
+    await expect.poll(() => [...leftovers(midway), ...services, supervisor].filter(isProcessAlive), { timeout: 30_000, interval: 200 }).toEqual([]);
   }, 120_000);
 
   it.each([

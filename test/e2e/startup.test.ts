@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startService, testEnv, testQueueBackend } from '@cheershare/shared/testing';
 import { MAILER_ENTRY, SCHEDULER_ENTRY } from './stack.ts';
@@ -6,6 +8,21 @@ import { MAILER_ENTRY, SCHEDULER_ENTRY } from './stack.ts';
 const DEAD_QUEUES: Record<string, string> = testQueueBackend() === 'redis'
   ? { REDIS_URL: 'redis://127.0.0.1:1' }
   : { QUEUE_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' };
+
+describe('workers that cannot start', () => {
+  it('says so when the operator port is taken, not that the queue store is down', async () => {
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    try {
+      const port = String((taken.address() as { port: number }).port);
+      const worker = startService(MAILER_ENTRY, await testEnv({ METRICS_PORT: port, LOG_LEVEL: 'info' }));
+      expect(await worker.exited).toBe(1);
+      expect(worker.logs.filter((l) => l.level === 60).map((l) => l.msg)).toEqual(['cannot listen: the operator port is taken (METRICS_PORT): stop what uses it or choose another']);
+    } finally {
+      taken.close();
+    }
+  }, 30_000);
+});
 
 describe('workers that cannot reach their queue store at start', () => {
   it.each([['mailer-worker', MAILER_ENTRY], ['scheduler', SCHEDULER_ENTRY]])('%s says so in one line and exits 1, instead of retrying for ever', async (_name, entry) => {

@@ -143,7 +143,11 @@ export async function startWorkerService(
   try {
     operatorPort = await app.start();
   } catch (err) {
-    logger.fatal({ err, queues: app.queues.description }, 'could not start: is the queue store reachable and migrated? (npm run migrate)');
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      logger.fatal({ err }, 'cannot listen: the operator port is taken (METRICS_PORT): stop what uses it or choose another');
+    } else {
+      logger.fatal({ err, queues: app.queues.description }, 'could not start: is the queue store reachable and migrated? (npm run migrate)');
+    }
     return exit(1);
   }
   await warnIfJobsCanBeLost(app.queues, logger);

@@ -30,6 +30,8 @@ describe(`queue client (${testQueueBackend()} backend)`, () => {
     await maintenance.upsertScheduler('cleanup', { pattern: '0 3 1 1 *' }, { name: 'cleanup', data: {} });
     await maintenance.upsertScheduler('cleanup', { pattern: '0 4 1 1 *' }, { name: 'cleanup', data: {} });
     expect(await maintenance.schedulerIds()).toEqual(['cleanup']);
+    // The second upsert replaced the first.
+    expect((await maintenance.queue.getJobSchedulers()).map((s) => s.pattern)).toEqual(['0 4 1 1 *']);
 
     await email.obliterate();
     expect(await email.getJob(`otp-${challengeId}`)).toBeUndefined();
@@ -68,9 +70,13 @@ describe(`queue client (${testQueueBackend()} backend)`, () => {
     expect(await (await creatives.getJob(`creative-${creativeId}`))?.getState()).toBe('active');
 
     const rescuer = c.worker('creatives', (job) => Promise.resolve(`done ${String(job.id)}`), quick);
+    const stalled: string[] = [];
+    rescuer.on('stalled', (jobId) => stalled.push(jobId));
     try {
       await expect.poll(async () => (await creatives.getJob(`creative-${creativeId}`))?.getState(), { timeout: 15_000, interval: 100 }).toBe('completed');
       expect((await creatives.getJob(`creative-${creativeId}`))?.returnvalue).toBe(`done creative-${creativeId}`);
+      // It came back through BullMQ's stalled-job check, not some other path.
+      expect(stalled).toEqual([`creative-${creativeId}`]);
     } finally {
       await rescuer.close();
     }

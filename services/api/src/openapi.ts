@@ -39,7 +39,7 @@ const image = (what: string): ZodOpenApiOperationObject => ({
   responses: {
     200: { description: 'The image bytes, with a strong ETag (its SHA-256).', content: { 'image/*': { schema: z.string().meta({ format: 'binary' }) } } },
     304: { description: 'Not modified (If-None-Match matched).' },
-    ...errors(401, 404),
+    ...errors(401, 404, 503),
   },
 });
 

@@ -62,6 +62,9 @@ describe('operator board (Bull Board at /admin/queues)', () => {
     expect(otherOrigin.status).toBe(403);
     const sameOrigin = await api.request('PUT', path, { headers: { ...auth, 'sec-fetch-site': 'same-origin', origin: api.base } });
     expect(sameOrigin.status).toBe(200);
+    // Behind a TLS proxy that rewrites Host, the browser's same-origin verdict is what counts.
+    const proxied = await api.request('PUT', path, { headers: { ...auth, 'sec-fetch-site': 'same-origin', origin: 'https://queues.example.com' } });
+    expect(proxied.status).toBe(200);
   });
 
   it('refuses every change in read-only mode', async () => {

@@ -29,7 +29,11 @@ function requireOperator({ config, queues }: Pick<Deps, 'config' | 'queues'>): R
     const header = /^Basic ([A-Za-z0-9+/=]{1,1024})$/.exec(req.get('authorization') ?? '')?.[1];
     const given = header ? Buffer.from(header, 'base64').toString('utf8') : '';
     if (!timingSafeEqual(digest(given), expected)) {
-      if (header) await failures.penalty(key, 1);
+      if (header) {
+        const spent = await failures.penalty(key, 1);
+        // The 10th failure starts a full 15 minutes, not what is left of the first one's window.
+        if (spent.consumedPoints >= 10) await failures.block(key, 15 * 60);
+      }
       throw new HttpError(401, 'unauthorized', 'Operator credentials are required.', challenge);
     }
     next();
@@ -48,13 +52,12 @@ function refuseCrossSite(readOnly: boolean): RequestHandler {
     if (readOnly) throw new HttpError(403, 'read_only', 'The operator board is read-only (ADMIN_READ_ONLY).');
     const site = req.get('sec-fetch-site');
     const origin = req.get('origin');
-    const host = req.get('host');
-    // Host only: behind a TLS-terminating proxy the scheme seen here is http while the Origin is https.
-    const originHost = origin === undefined ? undefined : URL.canParse(origin) ? new URL(origin).host : null;
-    const sameOrigin = originHost !== undefined && host !== undefined && originHost === host;
-    if ((site !== undefined && site !== 'same-origin' && site !== 'none') || (origin !== undefined && !sameOrigin)) {
-      throw new HttpError(403, 'cross_site_request', 'Changes to queues must come from the operator board itself.');
-    }
+    // The browser's own verdict wins when it gives one (a proxy may rewrite Host); otherwise the
+    // Origin's host must be ours (host only: behind a TLS proxy the scheme seen here is http).
+    const allowed = site !== undefined
+      ? site === 'same-origin' || site === 'none'
+      : origin === undefined || (URL.canParse(origin) && new URL(origin).host === req.get('host'));
+    if (!allowed) throw new HttpError(403, 'cross_site_request', 'Changes to queues must come from the operator board itself.');
     next();
   };
 }
