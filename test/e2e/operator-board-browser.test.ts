@@ -53,8 +53,10 @@ describe.runIf(existsSync(CHROMIUM))('operator board in a real browser', () => {
     expect(await page.content()).toContain('&lt;[email]&gt; mailbox unavailable');
     expect(await page.content()).not.toContain(email);
     await page.getByRole('button', { name: /retry/i }).first().click();
+    // Bull Board asks to confirm job actions (confirmJobActions is on by default): wait for its dialog.
     const confirm = page.getByRole('button', { name: /confirm|yes|ok/i });
-    if (await confirm.count()) await confirm.first().click();
+    await confirm.first().waitFor({ timeout: 10_000 });
+    await confirm.first().click();
     const mail = await stack.sink.waitForMail((m) => m.to.includes(email), 15_000);
     expect(mail.code).toMatch(/^\d{6}$/);
     await context.close();
