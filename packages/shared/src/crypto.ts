@@ -25,8 +25,16 @@ export function hashOpaqueToken(token: string): Buffer {
   return createHash('sha256').update(token).digest();
 }
 
+// Deriving the key is an HKDF run per seal or unseal; a service has one or two secrets, so keep them.
+const derivedKeys = new Map<string, Buffer>();
+
 function encryptionKey(secret: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, 'cheershare', 'job-payload-v1', 32));
+  let key = derivedKeys.get(secret);
+  if (!key) {
+    key = Buffer.from(hkdfSync('sha256', secret, 'cheershare', 'job-payload-v1', 32));
+    derivedKeys.set(secret, key);
+  }
+  return key;
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   type ApiConfig, type Clock, type Logger,
 } from '@cheershare/shared';
 import type { Deps } from './deps.ts';
+import { createAccessTokenVerifier } from './auth/access-tokens.ts';
 import { loadKeyRing } from './auth/keys.ts';
 import { createApiMetrics } from './metrics.ts';
 import { readinessChecks } from './handlers/health.ts';
@@ -27,12 +28,14 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
   const creativesQueue = queues.producer(QUEUES.creatives, creativeJobOptions());
   // For operators (Bull Board, metrics): the scheduler owns this queue's work.
   const maintenanceQueue = queues.producer(QUEUES.maintenance, maintenanceJobOptions());
+  const keys = loadKeyRing(config.jwt.privateKeyPem);
   const deps: Deps = {
     config, db, queues, emailQueue, creativesQueue, maintenanceQueue,
     storage: createLocalStorage(config.storage.dir),
     logger: opts.logger,
     clock: opts.clock ?? systemClock,
-    keys: loadKeyRing(config.jwt.privateKeyPem),
+    keys,
+    accessTokens: createAccessTokenVerifier(keys, config.jwt),
     metrics: createApiMetrics([emailQueue, creativesQueue, maintenanceQueue]),
     lifecycle: opts.lifecycle,
   };

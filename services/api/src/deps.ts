@@ -1,4 +1,5 @@
 import type { ApiConfig, Clock, Db, Logger, Producer, QueueClient, Storage } from '@cheershare/shared';
+import type { AccessTokenVerifier } from './auth/access-tokens.ts';
 import type { KeyRing } from './auth/keys.ts';
 import type { ApiMetrics } from './metrics.ts';
 
@@ -14,6 +15,7 @@ export interface Deps {
   maintenanceQueue: Producer<'maintenance'>;
   storage: Storage;
   keys: KeyRing;
+  accessTokens: AccessTokenVerifier;
   metrics: ApiMetrics;
   /** Readiness reads it; true once shutdown has begun. */
   lifecycle: { readonly draining: boolean };

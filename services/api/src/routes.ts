@@ -35,7 +35,7 @@ export function addRoutes(app: Express, deps: Deps): void {
   app.post('/v1/auth/refresh', json, handleRefresh(deps));
   app.post('/v1/auth/logout', user, handleLogout(deps));
 
-  app.get('/v1/me', user, handleGetMe(deps));
+  app.get('/v1/me', user, handleGetMe());
   app.patch('/v1/me', user, json, handleUpdateMe(deps));
 
   app.post('/v1/creatives', user, ...parseCreativeUpload(deps), handleUploadCreative(deps));

@@ -71,6 +71,14 @@ describe('POST /v1/auth/otp and /v1/auth/verify', () => {
     expect((await ask(email)).status).toBe(202);
   });
 
+  it('issues one code to a burst of concurrent requests for one email: the limits hold under races', async () => {
+    const email = uniqueEmail();
+    const answers = await Promise.all(Array.from({ length: 12 }, () => ask(email)));
+    expect(answers.map((r) => r.status).sort()).toEqual([202, ...Array<number>(11).fill(429)]);
+    const rows = await api.app.deps.db.selectFrom('otp_challenges').select('id').where('email', '=', email).execute();
+    expect(rows).toHaveLength(1);
+  });
+
   it('sends at most 5 codes per email per hour', async () => {
     const email = uniqueEmail();
     for (let i = 0; i < 5; i++) {

@@ -1,7 +1,7 @@
 import { createLocalJWKSet, jwtVerify, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueEmail } from '@cheershare/shared/testing';
-import { startApi, type TestApi } from './harness.ts';
+import { manualClock, startApi, type TestApi } from './harness.ts';
 
 describe('tokens, sessions and /v1/me', () => {
   let api: TestApi;
@@ -72,6 +72,36 @@ describe('tokens, sessions and /v1/me', () => {
     expect((await refresh(a.refresh_token)).status).toBe(401);
     expect((await api.request('GET', '/v1/me', { token: a.access_token })).status).toBe(401);
     expect((await api.request('GET', '/v1/me', { token: b.access_token })).status).toBe(200);
+  });
+
+  it('revokes at once an access token that was already in use, on every API process', async () => {
+    const other = await startApi();
+    try {
+      const a = await api.signIn(uniqueEmail());
+      // Both processes have verified (and may remember) the token before the logout.
+      for (const p of [api, other]) expect((await p.request('GET', '/v1/me', { token: a.access_token })).status).toBe(200);
+      expect((await other.request('POST', '/v1/auth/logout', { token: a.access_token })).status).toBe(204);
+      for (const p of [api, other]) expect((await p.request('GET', '/v1/me', { token: a.access_token })).status).toBe(401);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses an access token once it expires, also one it has verified before', async () => {
+    const clock = manualClock();
+    const timed = await startApi({ clock });
+    try {
+      const { access_token: token } = await timed.signIn(uniqueEmail());
+      expect((await timed.request('GET', '/v1/me', { token })).status).toBe(200);
+      clock.advance(899_000);
+      expect((await timed.request('GET', '/v1/me', { token })).status).toBe(200);
+      clock.advance(1_000);
+      const expired = await timed.request('GET', '/v1/me', { token });
+      expect(expired.status).toBe(401);
+      expect(expired.body.error.code).toBe('invalid_token');
+    } finally {
+      await timed.close();
+    }
   });
 
   it('requires authentication for logout and /v1/me', async () => {

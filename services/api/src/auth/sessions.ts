@@ -1,21 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import { generateOpaqueToken, hashOpaqueToken, type Db, type Session } from '@cheershare/shared';
+import { generateOpaqueToken, hashOpaqueToken, statement, type Db, type Session, type User } from '@cheershare/shared';
 
 type Tx = Pick<Db, 'selectFrom' | 'insertInto' | 'updateTable'>;
 
-export interface IssuedSession {
+export interface NewSession {
   sessionId: string;
   refreshToken: string;
+  refreshTokenHash: Buffer;
   expiresAt: Date;
 }
 
-/** Starts a session (a refresh-token family) for `userId` with its first refresh token. */
-export async function createSession(trx: Tx, args: { userId: string; ttlSeconds: number; now: Date }): Promise<IssuedSession> {
-  const sessionId = randomUUID();
-  const expiresAt = new Date(args.now.getTime() + args.ttlSeconds * 1000);
-  await trx.insertInto('sessions').values({ id: sessionId, user_id: args.userId, created_at: args.now, expires_at: expiresAt }).execute();
-  const refreshToken = await addRefreshToken(trx, sessionId, args.now);
-  return { sessionId, refreshToken, expiresAt };
+/**
+ * The identifiers of a session (a refresh-token family) about to start, with its first refresh
+ * token. Sign-in stores them in the same statement that consumes the code.
+ */
+export function newSession(args: { ttlSeconds: number; now: Date }): NewSession {
+  const refreshToken = generateOpaqueToken();
+  return {
+    sessionId: randomUUID(),
+    refreshToken,
+    refreshTokenHash: hashOpaqueToken(refreshToken),
+    expiresAt: new Date(args.now.getTime() + args.ttlSeconds * 1000),
+  };
 }
 
 async function addRefreshToken(trx: Tx, sessionId: string, now: Date): Promise<string> {
@@ -54,10 +60,14 @@ export async function revokeSession(trx: Tx, sessionId: string, reason: string, 
     .where('id', '=', sessionId).where('revoked_at', 'is', null).execute();
 }
 
-/** True when the session exists, belongs to `userId`, and is neither revoked nor expired. */
-export async function isSessionActive(db: Db, args: { sessionId: string; userId: string; now: Date }): Promise<boolean> {
-  const row = await db.selectFrom('sessions').select('id')
-    .where('id', '=', args.sessionId).where('user_id', '=', args.userId)
-    .where('revoked_at', 'is', null).where('expires_at', '>', args.now).executeTakeFirst();
-  return row !== undefined;
+const activeSessionUser = statement<User>('active-session-user', `
+  select u.* from sessions s join users u on u.id = s.user_id
+  where s.id = $1 and s.user_id = $2 and s.revoked_at is null and s.expires_at > $3`);
+
+/**
+ * The user of a session that exists, belongs to `userId`, and is neither revoked nor expired;
+ * undefined otherwise. One prepared statement, since every authenticated request runs it.
+ */
+export async function activeSessionOwner(db: Db, args: { sessionId: string; userId: string; now: Date }): Promise<User | undefined> {
+  return (await activeSessionUser.run(db, [args.sessionId, args.userId, args.now]))[0];
 }

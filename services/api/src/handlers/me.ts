@@ -3,17 +3,15 @@ import { z } from 'zod';
 import type { Deps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { authOf } from '../middleware/authenticate.ts';
-import { findUser, presentUser, renameUser, UserSchema } from '../users.ts';
+import { presentUser, renameUser, UserSchema } from '../users.ts';
 import { NameSchema } from './schemas.ts';
 
 const gone = () => new HttpError(404, 'not_found', 'This account no longer exists.');
 
 /** GET /v1/me */
-export function handleGetMe({ db }: Pick<Deps, 'db'>): RequestHandler {
-  return async (_req, res) => {
-    const user = await findUser(db, authOf(res).userId);
-    if (!user) throw gone();
-    res.json({ user: presentUser(user) });
+export function handleGetMe(): RequestHandler {
+  return (_req, res) => {
+    res.json({ user: presentUser(authOf(res).user) });
   };
 }
 

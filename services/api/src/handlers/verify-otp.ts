@@ -2,9 +2,8 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Deps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
-import { consumeChallenge } from '../auth/challenges.ts';
-import { createSession } from '../auth/sessions.ts';
-import { findOrCreateUser } from '../users.ts';
+import { signInWithCode } from '../auth/challenges.ts';
+import { newSession } from '../auth/sessions.ts';
 import { EmailSchema } from './schemas.ts';
 import { tokenResponse } from './token-response.ts';
 
@@ -22,16 +21,13 @@ export function handleVerifyOtp(deps: Pick<Deps, 'db' | 'config' | 'clock' | 'ke
   return async (req, res) => {
     const { email, code } = VerifyOtpSchema.parse(req.body);
     const now = clock.now();
-    const outcome = await db.transaction().execute(async (trx) => {
-      const consumed = await consumeChallenge(trx, { email, code, secret: config.otpHashSecret, maxAttempts: config.otp.maxAttempts, now });
-      if (!consumed.ok) return null;
-      const user = await findOrCreateUser(trx, email, consumed.challenge.name);
-      const session = await createSession(trx, { userId: user.id, ttlSeconds: config.refreshTtlSeconds, now });
-      return { user, session };
+    const session = newSession({ ttlSeconds: config.refreshTtlSeconds, now });
+    const user = await signInWithCode(db, {
+      email, code, secret: config.otpHashSecret, maxAttempts: config.otp.maxAttempts, now,
+      session: { id: session.sessionId, expiresAt: session.expiresAt, refreshTokenHash: session.refreshTokenHash },
     });
-    // Thrown after commit so a wrong attempt is counted.
-    metrics.codes.inc({ event: outcome ? 'verified' : 'failed', reason: '' });
-    if (!outcome) throw new HttpError(401, 'invalid_code', 'The code is wrong, expired or already used. Ask for a new one.');
-    res.json(tokenResponse(deps, { user: outcome.user, sessionId: outcome.session.sessionId, refreshToken: outcome.session.refreshToken, now }));
+    metrics.codes.inc({ event: user ? 'verified' : 'failed', reason: '' });
+    if (!user) throw new HttpError(401, 'invalid_code', 'The code is wrong, expired or already used. Ask for a new one.');
+    res.json(tokenResponse(deps, { user, sessionId: session.sessionId, refreshToken: session.refreshToken, now }));
   };
 }
