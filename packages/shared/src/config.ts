@@ -81,7 +81,8 @@ const mailerSchema = z.object({
   METRICS_PORT: int(0, 65535).default(9101),
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).default('smtp://127.0.0.1:1025'),
   MAIL_FROM: z.string().min(3).refine((s) => !/[\r\n]/.test(s), 'must be a single line').default('cheershare <no-reply@cheershare.localhost>'),
-  MAILER_CONCURRENCY: int(1, 100).default(5),
+  MAILER_CONCURRENCY: int(1, 200).default(20),
+  SMTP_MAX_CONNECTIONS: int(1, 100).default(5),
   SMTP_TIMEOUT_MS: int(100, 300_000).default(30_000),
 });
 
@@ -220,7 +221,7 @@ export function loadMailerConfig(env: Env) {
   return {
     ...commonSections(e),
     jobEncryptionKey: secrets.JOB_ENCRYPTION_KEY,
-    smtp: { url: e.SMTP_URL, from: e.MAIL_FROM, timeoutMs: e.SMTP_TIMEOUT_MS },
+    smtp: { url: e.SMTP_URL, from: e.MAIL_FROM, timeoutMs: e.SMTP_TIMEOUT_MS, maxConnections: e.SMTP_MAX_CONNECTIONS },
     concurrency: e.MAILER_CONCURRENCY,
   };
 }

@@ -26,7 +26,8 @@ export function createMailerApp(config: MailerConfig, opts: { logger: Logger; cl
     config, logger,
     clock: opts.clock ?? systemClock,
     db: createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-mailer' }),
-    transport: createSmtpTransport({ url: config.smtp.url, timeoutMs: config.smtp.timeoutMs, maxConnections: config.concurrency }),
+    // More jobs in flight than SMTP connections: database work of some overlaps the sends of others.
+    transport: createSmtpTransport({ url: config.smtp.url, timeoutMs: config.smtp.timeoutMs, maxConnections: config.smtp.maxConnections }),
     metrics: {
       registry,
       emails: counter(registry, 'cheershare_emails_total', 'Emails by kind and outcome: sent, retried, failed (permanently), skipped.', ['kind', 'outcome']),

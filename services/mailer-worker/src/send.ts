@@ -20,7 +20,7 @@ export interface Outcome {
 
 /**
  * Runs one email job with the delivery discipline every kind shares: a job whose delivery is
- * already recorded as sent or skipped does nothing; otherwise `plan` reads the current state,
+ * already recorded as sent or skipped does nothing; otherwise `plan` (read-only) decides from the current state,
  * the attempt is recorded before SMTP and the outcome after. A 5xx (or a message nodemailer
  * refuses) fails at once; network trouble and 4xx are rethrown for BullMQ to retry.
  */
@@ -31,10 +31,10 @@ export async function deliverOnce(
   plan: () => Promise<Plan>,
 ): Promise<Outcome> {
   const { jobId, kind } = delivery;
-  const prior = await findDelivery(db, jobId);
+  // Both only read, so they run side by side; a plan made for a job already done is dropped.
+  const [prior, decided] = await Promise.all([findDelivery(db, jobId), plan()]);
   if (prior?.status === 'sent' || prior?.status === 'skipped') return { status: prior.status };
 
-  const decided = await plan();
   const base = { jobId, kind, recipient: decided.recipient };
   if ('skip' in decided) {
     await recordOutcome(db, { ...base, status: 'skipped', lastError: decided.skip });

@@ -1,18 +1,22 @@
 import type { Job } from 'bullmq';
-import { unseal, type JobData } from '@cheershare/shared';
+import { statement, unseal, type JobData } from '@cheershare/shared';
 import type { Deps } from '../deps.ts';
 import { renderOtpMessage } from '../mail/otp-message.ts';
 import { deliverOnce, type Outcome, type Plan } from '../send.ts';
 
 type OtpJob = JobData<'email', 'otp'>;
 
+// The challenge and whether a newer code replaced it, in one round trip.
+const challengeOf = statement<{ email: string; created_at: Date; expires_at: Date; consumed_at: Date | null; superseded: boolean }>('otp-email-challenge', `
+  select c.email, c.created_at, c.expires_at, c.consumed_at,
+         exists (select 1 from otp_challenges n where n.email = c.email and n.created_at > c.created_at) as superseded
+  from otp_challenges c where c.id = $1`);
+
 /** Why a code is not worth sending any more, or null when it still is. */
-async function staleReason(db: Deps['db'], challenge: { id: string; email: string; created_at: Date; expires_at: Date; consumed_at: Date | null }, now: Date) {
+function staleReason(challenge: { expires_at: Date; consumed_at: Date | null; superseded: boolean }, now: Date) {
   if (challenge.consumed_at) return 'code already used';
   if (challenge.expires_at <= now) return 'code expired before it could be sent';
-  const newer = await db.selectFrom('otp_challenges').select('id').where('email', '=', challenge.email)
-    .where('created_at', '>', challenge.created_at).limit(1).executeTakeFirst();
-  return newer ? 'a newer code replaced this one' : null;
+  return challenge.superseded ? 'a newer code replaced this one' : null;
 }
 
 /**
@@ -24,11 +28,10 @@ export function processOtpEmail(deps: Deps) {
   return async (job: Job, data: OtpJob): Promise<Outcome> => {
     const jobId = job.id ?? `otp-${data.challengeId}`;
     return deliverOnce(deps, job, { jobId, kind: 'otp' }, async (): Promise<Plan> => {
-      const challenge = await db.selectFrom('otp_challenges').select(['id', 'email', 'created_at', 'expires_at', 'consumed_at'])
-        .where('id', '=', data.challengeId).executeTakeFirst();
+      const [challenge] = await challengeOf.run(db, [data.challengeId]);
       if (!challenge) return { recipient: '', skip: 'challenge no longer exists' };
       const recipient = challenge.email;
-      const stale = await staleReason(db, challenge, clock.now());
+      const stale = staleReason(challenge, clock.now());
       if (stale) return { recipient, skip: stale };
 
       let code: string;
