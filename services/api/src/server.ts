@@ -8,6 +8,9 @@ import { closeWhenDraining, requestContext } from './middleware/request-context.
 export function createServer(deps: Deps): Express {
   const app = express();
   app.disable('x-powered-by');
+  // Answers are `Cache-Control: no-store`, so an ETag (a SHA-1 of every JSON body) buys nothing.
+  // Creative files set their own, from the content hash.
+  app.disable('etag');
   app.set('trust proxy', deps.config.http.trustProxy);
   app.use(requestContext(deps));
   app.use(closeWhenDraining(deps));

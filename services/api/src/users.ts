@@ -8,8 +8,11 @@ export const UserSchema = z.object({
   created_at: z.iso.datetime(),
 }).meta({ id: 'User' });
 
+/** The columns a user's public view needs. */
+export type UserView = Pick<User, 'id' | 'email' | 'name' | 'created_at'>;
+
 /** The public view of a user, as every endpoint returns it. */
-export function presentUser(user: User): z.infer<typeof UserSchema> {
+export function presentUser(user: UserView): z.infer<typeof UserSchema> {
   return { id: user.id, email: user.email, name: user.name, created_at: user.created_at.toISOString() };
 }
 

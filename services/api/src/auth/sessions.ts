@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { generateOpaqueToken, hashOpaqueToken, statement, type Db, type Session, type User } from '@cheershare/shared';
+import { generateOpaqueToken, hashOpaqueToken, statement, type Db, type Session } from '@cheershare/shared';
+import type { UserView } from '../users.ts';
 
 type Tx = Pick<Db, 'selectFrom' | 'insertInto' | 'updateTable'>;
 
@@ -60,14 +61,14 @@ export async function revokeSession(trx: Tx, sessionId: string, reason: string, 
     .where('id', '=', sessionId).where('revoked_at', 'is', null).execute();
 }
 
-const activeSessionUser = statement<User>('active-session-user', `
-  select u.* from sessions s join users u on u.id = s.user_id
+const activeSessionUser = statement<UserView>('active-session-user', `
+  select u.id, u.email, u.name, u.created_at from sessions s join users u on u.id = s.user_id
   where s.id = $1 and s.user_id = $2 and s.revoked_at is null and s.expires_at > $3`);
 
 /**
  * The user of a session that exists, belongs to `userId`, and is neither revoked nor expired;
  * undefined otherwise. One prepared statement, since every authenticated request runs it.
  */
-export async function activeSessionOwner(db: Db, args: { sessionId: string; userId: string; now: Date }): Promise<User | undefined> {
+export async function activeSessionOwner(db: Db, args: { sessionId: string; userId: string; now: Date }): Promise<UserView | undefined> {
   return (await activeSessionUser.run(db, [args.sessionId, args.userId, args.now]))[0];
 }

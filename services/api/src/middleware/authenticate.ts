@@ -1,14 +1,14 @@
 import type { RequestHandler, Response } from 'express';
 import type { Deps } from '../deps.ts';
 import { invalidToken } from '../errors.ts';
-import type { User } from '@cheershare/shared';
 import { activeSessionOwner } from '../auth/sessions.ts';
+import type { UserView } from '../users.ts';
 
 export interface Auth {
   userId: string;
   sessionId: string;
   /** The caller's user row, read with the session check. */
-  user: User;
+  user: UserView;
 }
 
 /**
