@@ -89,6 +89,8 @@ describe('creatives API', () => {
     const cases: [string, () => Promise<Parameters<typeof form>[0]> | Parameters<typeof form>[0], number, string][] = [
       ['an SVG with a script', () => ({ file: hostileFiles.svgWithScript(), filename: 'x.png', type: 'image/png', scheduled_on: today }), 415, 'unsupported_image_type'],
       ['a zip renamed .png', () => ({ file: hostileFiles.zipRenamedPng(), filename: 'x.png', type: 'image/png', scheduled_on: today }), 415, 'unsupported_image_type'],
+      // Large enough that the body is still arriving when the sniff refuses it.
+      ['4 MB of non-image bytes named .png', () => ({ file: Buffer.alloc(4 * 1024 * 1024, 0x41), filename: 'x.png', type: 'image/png', scheduled_on: today }), 415, 'unsupported_image_type'],
       ['an 11 MB file', () => ({ file: hostileFiles.oversized(11 * 1024 * 1024), scheduled_on: today }), 413, 'file_too_large'],
       ['two files', () => ({ file: [png, png], scheduled_on: today }), 400, 'too_many_files'],
       ['no file', () => ({ scheduled_on: today }), 400, 'file_required'],

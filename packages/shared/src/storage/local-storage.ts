@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Storage, StoredObject } from './storage.ts';
 
@@ -49,10 +48,16 @@ export function createLocalStorage(root: string): Storage {
       await mkdir(tmpDir, { recursive: true });
       await mkdir(dirname(target), { recursive: true });
       let size = 0;
-      const counted = Readable.from(Buffer.isBuffer(source) ? [source] : source);
-      counted.on('data', (chunk: Buffer) => void (size += chunk.length));
+      // Pulled one chunk at a time as the file takes them: nothing is buffered beyond the two
+      // streams' own high-water marks, which keeps memory flat under many concurrent uploads.
+      async function* counted(chunks: AsyncIterable<Buffer> | Buffer[]) {
+        for await (const chunk of chunks) {
+          size += chunk.length;
+          yield chunk;
+        }
+      }
       try {
-        await pipeline(counted, createWriteStream(tmp, { flags: 'wx', mode: 0o640 }));
+        await pipeline(counted(Buffer.isBuffer(source) ? [source] : source), createWriteStream(tmp, { flags: 'wx', mode: 0o640 }));
         await rename(tmp, target);
       } catch (err) {
         await unlink(tmp).catch(() => {});

@@ -13,7 +13,7 @@ export interface StoredObject {
  */
 export interface Storage {
   /** Streams `source` into `key`, replacing any object there; nothing is left behind if it fails. */
-  write(key: string, source: Readable | Buffer): Promise<{ size: number }>;
+  write(key: string, source: AsyncIterable<Buffer> | Buffer): Promise<{ size: number }>;
   /** A stream of the object; it errors with `code: 'ENOENT'` when there is none. */
   read(key: string): Readable;
   readBuffer(key: string): Promise<Buffer>;

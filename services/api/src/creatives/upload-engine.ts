@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
 import type { Request } from 'express';
 import type { StorageEngine } from 'multer';
 import { creativeKeys, type Storage } from '@cheershare/shared';
@@ -53,8 +52,10 @@ export function creativeUploadEngine(storage: Storage): StorageEngine {
       const creativeId = randomUUID();
       const key = creativeKeys.upload(creativeId);
       let mime: SniffedMime | undefined;
-      const source = Readable.from(sniffed(file.stream, (m) => (mime = m)));
-      storage.write(key, source).then(
+      // Not destroyed when the sniff stops reading early: destroying busboy's file stream makes
+      // multer report an abort instead of the 415, and the rest of the body is drained below.
+      const chunks = file.stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+      storage.write(key, sniffed(chunks, (m) => (mime = m))).then(
         ({ size }) => cb(null, { creativeId, path: key, size, sniffedMime: mime } as Partial<Express.Multer.File>),
         (err: unknown) => {
           // The client's stream must still be drained, or busboy never finishes the request.
