@@ -12,6 +12,9 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# The API listens on loopback unless told otherwise, which a container's published port cannot
+# reach. NODE_ENV=production above refuses the development secrets, whatever the address.
+ENV HOST=0.0.0.0
 WORKDIR /app
 # Manifests and installed modules (the workspaces' own node_modules too, if npm made any).
 COPY --from=deps /app ./

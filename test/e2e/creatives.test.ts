@@ -12,7 +12,8 @@ describe('creatives, end to end (api + scheduler + mailer-worker as processes)',
 
   async function signIn(s: Stack) {
     const email = uniqueEmail();
-    const tokens = (await s.call('POST', '/v1/auth/verify', { json: { email, code: await s.codeByEmail(email) } })).body;
+    const { challengeId, code } = await s.requestCode(email);
+    const tokens = (await s.call('POST', '/v1/auth/verify', { json: { challenge_id: challengeId, code } })).body;
     return { email, token: tokens.access_token as string };
   }
 

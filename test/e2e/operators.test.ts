@@ -35,9 +35,9 @@ describe('operator ports: health, readiness and Prometheus metrics of every serv
 
   it('counts what happens where it happens, in text a Prometheus parser reads', async () => {
     const email = uniqueEmail();
-    const code = await stack.codeByEmail(email);
-    expect((await stack.call('POST', '/v1/auth/verify', { json: { email, code: '000000' === code ? '111111' : '000000' } })).status).toBe(401);
-    const signedIn = await stack.call('POST', '/v1/auth/verify', { json: { email, code } });
+    const { challengeId, code } = await stack.requestCode(email);
+    expect((await stack.call('POST', '/v1/auth/verify', { json: { challenge_id: challengeId, code: '000000' === code ? '111111' : '000000' } })).status).toBe(401);
+    const signedIn = await stack.call('POST', '/v1/auth/verify', { json: { challenge_id: challengeId, code } });
     expect(signedIn.status).toBe(200);
     const token = signedIn.body.access_token as string;
     expect((await stack.call('GET', `/v1/creatives/${crypto.randomUUID()}`, { token })).status).toBe(404);
@@ -53,9 +53,11 @@ describe('operator ports: health, readiness and Prometheus metrics of every serv
     const api = await scrape(stack.operators.api);
     expect(api.samples.find((x) => x.name === 'process_cpu_seconds_total')?.labels.service).toBe('api');
     expect(api.types.get('cheershare_http_request_duration_seconds')).toBe('histogram');
-    expect(value(api, 'cheershare_otp_codes_total', { event: 'requested' })).toBe(1);
-    expect(value(api, 'cheershare_otp_codes_total', { event: 'verified' })).toBe(1);
-    expect(value(api, 'cheershare_otp_codes_total', { event: 'failed' })).toBe(1);
+    expect(value(api, 'cheershare_otp_codes_total', { event: 'requested', reason: '' })).toBe(1);
+    expect(value(api, 'cheershare_otp_codes_total', { event: 'verified', reason: '' })).toBe(1);
+    expect(value(api, 'cheershare_otp_codes_total', { event: 'failed', reason: '' })).toBe(1);
+    expect(value(api, 'cheershare_otp_codes_total', { event: 'suppressed', reason: '' })).toBe(0);
+    expect(value(api, 'cheershare_rate_limited_total', { limit: 'otp' })).toBe(0);
     // Route templates, never raw ids.
     const routes = api.samples.filter((x) => x.name === 'cheershare_http_request_duration_seconds_count').map((x) => x.labels.route!);
     expect(routes).toContain('/v1/creatives/:id');
@@ -85,7 +87,7 @@ describe('operator ports: health, readiness and Prometheus metrics of every serv
   it('counts a retried email', async () => {
     const email = uniqueEmail();
     stack.sink.planFor(email, { reject: 451, message: 'try later' });
-    await stack.codeByEmail(email);
+    await stack.requestCode(email);
     await expect.poll(async () => value(await scrape(stack.operators.mailer), 'cheershare_emails_total', { kind: 'otp', outcome: 'sent' }), { timeout: 10_000 }).toBe(2);
     const mailer = await scrape(stack.operators.mailer);
     expect(value(mailer, 'cheershare_emails_total', { kind: 'otp', outcome: 'retried' })).toBe(1);

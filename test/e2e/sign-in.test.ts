@@ -23,8 +23,8 @@ describe('sign-in, end to end (api + mailer-worker as processes, real SMTP)', ()
 
   it('signs a new user in with the emailed code and calls authenticated endpoints', async () => {
     const email = uniqueEmail();
-    const code = await stack.codeByEmail(email);
-    const verified = await stack.call('POST', '/v1/auth/verify', { json: { email, code } });
+    const { challengeId, code } = await stack.requestCode(email);
+    const verified = await stack.call('POST', '/v1/auth/verify', { json: { challenge_id: challengeId, code } });
     expect(verified.status).toBe(200);
     const { access_token, refresh_token, user } = verified.body;
     expect(user.email).toBe(email);
@@ -46,7 +46,7 @@ describe('sign-in, end to end (api + mailer-worker as processes, real SMTP)', ()
 
   it('logs out: refresh and access tokens of the session stop working', async () => {
     const email = uniqueEmail();
-    const tokens = (await stack.call('POST', '/v1/auth/verify', { json: { email, code: await stack.codeByEmail(email) } })).body;
+    const tokens = (await stack.call('POST', '/v1/auth/verify', { json: await stack.requestCode(email).then(({ challengeId: id, code }) => ({ challenge_id: id, code })) })).body;
     expect((await stack.call('POST', '/v1/auth/logout', { token: tokens.access_token })).status).toBe(204);
     expect((await stack.call('POST', '/v1/auth/refresh', { json: { refresh_token: tokens.refresh_token } })).status).toBe(401);
     expect((await stack.call('GET', '/v1/me', { token: tokens.access_token })).status).toBe(401);
@@ -54,33 +54,47 @@ describe('sign-in, end to end (api + mailer-worker as processes, real SMTP)', ()
 
   it('rejects a reused code and a code after 5 wrong attempts', async () => {
     const email = uniqueEmail();
-    const code = await stack.codeByEmail(email);
-    expect((await stack.call('POST', '/v1/auth/verify', { json: { email, code } })).status).toBe(200);
-    expect((await stack.call('POST', '/v1/auth/verify', { json: { email, code } })).status).toBe(401);
+    const { challengeId, code } = await stack.requestCode(email);
+    expect((await stack.call('POST', '/v1/auth/verify', { json: { challenge_id: challengeId, code } })).status).toBe(200);
+    expect((await stack.call('POST', '/v1/auth/verify', { json: { challenge_id: challengeId, code } })).status).toBe(401);
 
     const other = uniqueEmail();
-    const good = await stack.codeByEmail(other);
-    const bad = String((Number(good) + 1) % 1e6).padStart(6, '0');
-    for (let i = 0; i < 5; i++) expect((await stack.call('POST', '/v1/auth/verify', { json: { email: other, code: bad } })).status).toBe(401);
-    expect((await stack.call('POST', '/v1/auth/verify', { json: { email: other, code: good } })).status).toBe(401);
+    const good = await stack.requestCode(other);
+    const bad = String((Number(good.code) + 1) % 1e6).padStart(6, '0');
+    for (let i = 0; i < 5; i++) expect((await stack.call('POST', '/v1/auth/verify', { json: { challenge_id: good.challengeId, code: bad } })).status).toBe(401);
+    expect((await stack.call('POST', '/v1/auth/verify', { json: { challenge_id: good.challengeId, code: good.code } })).status).toBe(401);
   });
 
   it('answers known and unknown emails identically, and mails both', async () => {
     const known = uniqueEmail('known');
-    await stack.call('POST', '/v1/auth/verify', { json: { email: known, code: await stack.codeByEmail(known) } });
+    const first = await stack.requestCode(known);
+    await stack.call('POST', '/v1/auth/verify', { json: { challenge_id: first.challengeId, code: first.code } });
     const unknown = uniqueEmail('unknown');
     const a = await stack.call('POST', '/v1/auth/otp', { json: { email: known } });
     const b = await stack.call('POST', '/v1/auth/otp', { json: { email: unknown } });
-    expect(a).toEqual(b);
+    expect(a.status).toBe(b.status);
+    expect({ ...a.body, challenge_id: '' }).toEqual({ ...b.body, challenge_id: '' });
     await stack.sink.waitForMail((m) => m.to.includes(unknown));
     await expect.poll(() => stack.sink.mails.filter((m) => m.to.includes(known)).length).toBe(2);
+  });
+
+  it('puts at most 5 codes an hour in one inbox, however its address is dressed up', async () => {
+    const local = uniqueEmail('victim').split('@')[0]!;
+    const addresses = Array.from({ length: 12 }, (_, i) => `${local}+${i}@example.test`);
+    for (const email of addresses) expect((await stack.call('POST', '/v1/auth/otp', { json: { email } })).status).toBe(202);
+    // Every job has run once its delivery is recorded: 5 sent, the rest held back.
+    const rows = async () => (await Promise.all(addresses.map((a) => deliveryRows(stack.env.DATABASE_URL!, a)))).flat();
+    await expect.poll(async () => (await rows()).length, { timeout: 15_000 }).toBe(addresses.length);
+    const byStatus = (await rows()).reduce<Record<string, number>>((n, r: { status: string }) => ({ ...n, [r.status]: (n[r.status] ?? 0) + 1 }), {});
+    expect(byStatus).toEqual({ sent: 5, skipped: 7 });
+    expect(stack.sink.mails.filter((m) => m.to.some((t) => t.startsWith(`${local}+`)))).toHaveLength(5);
   });
 
   it('retries an SMTP 4xx and delivers', async () => {
     const email = uniqueEmail();
     stack.sink.planFor(email, { reject: 421, message: 'service not available, try later' });
-    const code = await stack.codeByEmail(email);
-    expect((await stack.call('POST', '/v1/auth/verify', { json: { email, code } })).status).toBe(200);
+    const { challengeId, code } = await stack.requestCode(email);
+    expect((await stack.call('POST', '/v1/auth/verify', { json: { challenge_id: challengeId, code } })).status).toBe(200);
     const rows = await deliveryRows(stack.env.DATABASE_URL!, email);
     expect(rows).toMatchObject([{ status: 'sent', attempts: 2 }]);
   });
@@ -100,10 +114,12 @@ describe('sign-in, end to end (api + mailer-worker as processes, real SMTP)', ()
       const email = uniqueEmail();
       const seen = stack.sink.mails.length;
       const call = (path: string, json: unknown) => fetch(shortLived.base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) });
-      expect((await call('/v1/auth/otp', { email })).status).toBe(202);
+      const asked = await call('/v1/auth/otp', { email });
+      expect(asked.status).toBe(202);
+      const { challenge_id: challengeId } = (await asked.json()) as { challenge_id: string };
       const mail = await stack.sink.waitForMail((m) => stack.sink.mails.indexOf(m) >= seen && m.to.includes(email));
       await new Promise((r) => setTimeout(r, 1_100));
-      expect((await call('/v1/auth/verify', { email, code: mail.code })).status).toBe(401);
+      expect((await call('/v1/auth/verify', { challenge_id: challengeId, code: mail.code })).status).toBe(401);
     } finally {
       expect(await shortLived.proc.stop()).toBe(0);
     }
@@ -111,8 +127,8 @@ describe('sign-in, end to end (api + mailer-worker as processes, real SMTP)', ()
 
   it('never prints codes or tokens in the services’ logs', async () => {
     const email = uniqueEmail();
-    const code = await stack.codeByEmail(email);
-    const tokens = (await stack.call('POST', '/v1/auth/verify', { json: { email, code } })).body;
+    const { challengeId, code } = await stack.requestCode(email);
+    const tokens = (await stack.call('POST', '/v1/auth/verify', { json: { challenge_id: challengeId, code } })).body;
     await stack.call('GET', '/v1/me', { token: tokens.access_token });
     const output = [...stack.api.output, ...stack.mailer.output].join('\n');
     expect(output).toContain('"msg":"request"');

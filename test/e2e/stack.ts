@@ -20,8 +20,8 @@ export interface Stack {
   /** Operator ports (/healthz, /readyz, /metrics) of each service. */
   operators: { api: number; mailer: number; scheduler?: number };
   call(method: string, path: string, opts?: { json?: unknown; token?: string }): Promise<{ status: number; body: any }>;
-  /** Asks for a code and returns it as it arrived by email. */
-  codeByEmail(email: string): Promise<string>;
+  /** Asks for a code: the challenge id from the answer, and the code as it arrived by email. */
+  requestCode(email: string): Promise<{ challengeId: string; code: string }>;
   startApi(extra?: Record<string, string>): Promise<{ proc: ServiceProcess; base: string }>;
   stop(): Promise<void>;
 }
@@ -32,6 +32,8 @@ export async function startStack(extra: Record<string, string> = {}, opts: { sch
   const env = await testEnv({
     LOG_LEVEL: 'info', SMTP_URL: sink.url, HOST: '127.0.0.1', PORT: '0',
     OTP_RESEND_SECONDS: '0', EMAIL_BACKOFF_MS: '100', SHUTDOWN_GRACE_MS: '15000',
+    // Every request of a test comes from 127.0.0.1.
+    OTP_REQUESTS_PER_CLIENT: '100000', VERIFY_REQUESTS_PER_CLIENT: '100000', REFRESH_REQUESTS_PER_CLIENT: '100000', EMAILS_PER_MINUTE: '100000',
     UPLOAD_DIR: mkdtempSync(join(tmpdir(), 'cheershare-e2e-')),
     // Recurring jobs only when a test asks: cleanup would delete other files' rows in the shared database.
     DIGEST_CRON: '0 0 1 1 *', CLEANUP_CRON: '0 0 1 1 *',
@@ -72,13 +74,13 @@ export async function startStack(extra: Record<string, string> = {}, opts: { sch
   return {
     env, sink, api, mailer, base, operators, call, startApi,
     ...(scheduler && { scheduler }),
-    async codeByEmail(email) {
+    async requestCode(email) {
       const seen = sink.mails.length;
       const res = await call('POST', '/v1/auth/otp', { json: { email } });
       if (res.status !== 202) throw new Error(`otp request: ${res.status} ${JSON.stringify(res.body)}`);
       const mail = await sink.waitForMail((m) => sink.mails.indexOf(m) >= seen && m.to.includes(email.toLowerCase()));
       if (!mail.code) throw new Error('no code in the email');
-      return mail.code;
+      return { challengeId: (res.body as { challenge_id: string }).challenge_id, code: mail.code };
     },
     async stop() {
       await Promise.all([api.stop(), mailer.stop(), scheduler?.stop()]);

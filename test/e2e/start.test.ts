@@ -75,13 +75,14 @@ async function startRunner(stateDir: string, extra: Record<string, string> = {})
 async function signIn(r: Runner, email: string): Promise<{ id: string; created_at: string }> {
   const asked = await fetch(`${r.api}/v1/auth/otp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
   expect(asked.status).toBe(202);
+  const { challenge_id: challengeId } = (await asked.json()) as { challenge_id: string };
   let code: string | undefined;
   await expect.poll(async () => {
     const mails = (await (await fetch(`${r.inbox}messages.json`)).json()) as { to: string; subject: string; text: string; received_at: string }[];
     code = /code is (\d{6})/.exec(mails.find((m) => m.to === email)?.text ?? '')?.[1];
     return code;
   }, { timeout: 15_000 }).toBeDefined();
-  const verified = await fetch(`${r.api}/v1/auth/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, code }) });
+  const verified = await fetch(`${r.api}/v1/auth/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ challenge_id: challengeId, code }) });
   expect(verified.status).toBe(200);
   return ((await verified.json()) as { user: { id: string; created_at: string } }).user;
 }

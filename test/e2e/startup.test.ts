@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startService, testEnv, testQueueBackend } from '@cheershare/shared/testing';
-import { MAILER_ENTRY, SCHEDULER_ENTRY } from './stack.ts';
+import { API_ENTRY, MAILER_ENTRY, SCHEDULER_ENTRY } from './stack.ts';
 
 // The queue store alone unreachable, on this run's backend.
 const DEAD_QUEUES: Record<string, string> = testQueueBackend() === 'redis'
@@ -33,5 +33,15 @@ describe('workers that cannot reach their queue store at start', () => {
     const fatal = worker.logs.filter((l) => l.level === 60);
     expect(fatal).toHaveLength(1);
     expect(fatal[0]!.msg).toMatch(/could not start: is the queue store reachable and migrated\? \(npm run migrate\)/);
+  }, 30_000);
+});
+
+describe('a service with the published development secrets', () => {
+  it('refuses to listen beyond loopback, whatever NODE_ENV says, and says what to do', async () => {
+    const api = startService(API_ENTRY, await testEnv({ HOST: '0.0.0.0', PORT: '0', NODE_ENV: 'development' }, { prepareQueues: false }));
+    expect(await api.exited).toBe(1);
+    expect(api.output).toContain('  HOST: must be loopback (127.0.0.1, ::1, localhost) while JOB_ENCRYPTION_KEY, OTP_HASH_SECRET, JWT_PRIVATE_KEY are '
+      + 'the published development values (got "0.0.0.0"): set them to private values, or HOST=127.0.0.1');
+    expect(api.logs.some((l) => l.msg === 'api listening')).toBe(false);
   }, 30_000);
 });

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { canonicalTimeZone, isValidTimeZone } from './time.ts';
 import { DEV_JWT_PRIVATE_KEY, DEV_JOB_ENCRYPTION_KEY, DEV_OTP_HASH_SECRET } from './dev-secrets.ts';
+import { isLoopbackHost } from './loopback.ts';
 import { queueSchemaOf, type QueueSettings } from './queues/backend.ts';
 
 /** Thrown when the environment does not describe a runnable process. The message names every bad variable. */
@@ -50,17 +51,34 @@ const storage = {
 const apiSchema = z.object({
   ...common,
   METRICS_PORT: int(0, 65535).default(9100),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  // Loopback unless a deployment opens it: the development secrets must never face a network.
+  HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(0, 65535).default(3000),
   // Express's "trust proxy": false, a hop count (1 behind one proxy), or addresses/CIDRs of the
   // proxies. true trusts any X-Forwarded-For, which lets clients choose their own address.
   TRUST_PROXY: z.string().regex(/^(true|false|\d{1,2}|(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+)(\s*,\s*(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+))*)$/, 'must be false, a hop count such as 1, or proxy addresses/CIDRs')
     .default('false')
     .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
+  // Slow clients: how long a request body may take to arrive (uploads get the long one), and how
+  // many connections one client address may hold open (0: no cap).
+  BODY_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  UPLOAD_TIMEOUT_MS: int(100, 3_600_000).default(300_000),
+  MAX_CONNECTIONS_PER_CLIENT: int(0, 100_000).default(64),
   OTP_MAX_ATTEMPTS: int(1, 20).default(5),
   OTP_RESEND_SECONDS: int(0, 3600).default(30),
+  // Per mailbox and client (the resend delay too): a stranger's requests do not spend the owner's.
   OTP_MAX_PER_HOUR: int(1, 1000).default(5),
-  OTP_MAX_FAILED_PER_DAY: int(1, 1000).default(10),
+  // Per mailbox, whoever asks: mail bombing from many addresses stops here.
+  OTP_MAX_PER_MAILBOX_HOUR: int(1, 10_000).default(30),
+  // Wrong guesses per mailbox per day after which its codes are 10 digits instead of 6.
+  OTP_LONG_CODES_AFTER_FAILURES: int(1, 1000).default(10),
+  // Per client address (IPv6 by /64), per CLIENT_LIMIT_WINDOW_SECONDS, shared by every replica.
+  CLIENT_LIMIT_WINDOW_SECONDS: int(1, 86_400).default(600),
+  OTP_REQUESTS_PER_CLIENT: int(1, 1_000_000).default(10),
+  VERIFY_REQUESTS_PER_CLIENT: int(1, 1_000_000).default(30),
+  REFRESH_REQUESTS_PER_CLIENT: int(1, 1_000_000).default(60),
+  // Sign-in emails per minute across every client and replica: the bill and the sender's reputation.
+  EMAILS_PER_MINUTE: int(1, 1_000_000).default(300),
   OTP_HASH_SECRET: secret.optional(),
   JWT_PRIVATE_KEY: pem.optional(),
   JWT_ISSUER: z.string().min(1).default('cheershare'),
@@ -99,6 +117,7 @@ const schedulerSchema = z.object({
   DIGEST_CRON: cron.default('0 9 * * *'),
   CLEANUP_CRON: cron.default('17 * * * *'),
   SESSION_RETENTION_DAYS: int(0, 3650).default(7),
+  AUTH_EVENT_RETENTION_DAYS: int(1, 3650).default(90),
 });
 
 const migrateSchema = z.object({
@@ -125,14 +144,25 @@ function parseEnv<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
 }
 
 /**
- * Secrets have development defaults so `npm run dev` works out of the box; with NODE_ENV=production
- * an unset secret, or one equal to the published development value, refuses to start.
+ * Secrets have development defaults so `npm run dev` works out of the box. An unset secret, or one
+ * equal to the published development value, refuses to start with NODE_ENV=production, and
+ * otherwise only on loopback: anyone who can reach the service could forge tokens with it, and
+ * NODE_ENV is too easy to forget to be the only guard. `listen` maps each address variable to its value.
  */
-function resolveSecrets<K extends string>(nodeEnv: string, secrets: Record<K, [value: string | undefined, devValue: string]>): Record<K, string> {
+function resolveSecrets<K extends string>(
+  nodeEnv: string, secrets: Record<K, [value: string | undefined, devValue: string]>, listen: Record<string, string>,
+): Record<K, string> {
   const entries = Object.entries(secrets) as [K, [string | undefined, string]][];
   const bad = entries.filter(([, [value, dev]]) => value === undefined || value === dev).map(([name]) => name);
   if (nodeEnv === 'production' && bad.length > 0) {
     throw new ConfigError(`invalid environment:\n${bad.map((n) => `  ${n}: must be set to a private value when NODE_ENV=production`).join('\n')}`);
+  }
+  const exposed = bad.length > 0 ? Object.entries(listen).filter(([, host]) => !isLoopbackHost(host)) : [];
+  if (exposed.length > 0) {
+    const which = `${bad.join(', ')} ${bad.length > 1 ? 'are the published development values' : 'is the published development value'}`;
+    const fix = bad.length > 1 ? 'set them to private values' : 'set it to a private value';
+    const lines = exposed.map(([name, host]) => `  ${name}: must be loopback (127.0.0.1, ::1, localhost) while ${which} (got ${JSON.stringify(host)}): ${fix}, or ${name}=127.0.0.1`);
+    throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
   }
   return Object.fromEntries(entries.map(([name, [value, dev]]) => [name, value ?? dev])) as Record<K, string>;
 }
@@ -189,15 +219,23 @@ export function loadApiConfig(env: Env) {
     JOB_ENCRYPTION_KEY: [e.JOB_ENCRYPTION_KEY, DEV_JOB_ENCRYPTION_KEY],
     OTP_HASH_SECRET: [e.OTP_HASH_SECRET, DEV_OTP_HASH_SECRET],
     JWT_PRIVATE_KEY: [e.JWT_PRIVATE_KEY, DEV_JWT_PRIVATE_KEY],
-  });
+  }, { HOST: e.HOST, METRICS_HOST: e.METRICS_HOST });
   return {
     ...commonSections(e),
     jobEncryptionKey: secrets.JOB_ENCRYPTION_KEY,
-    http: { host: e.HOST, port: e.PORT, trustProxy: e.TRUST_PROXY },
+    http: {
+      host: e.HOST, port: e.PORT, trustProxy: e.TRUST_PROXY,
+      bodyTimeoutMs: e.BODY_TIMEOUT_MS, uploadTimeoutMs: e.UPLOAD_TIMEOUT_MS, maxConnectionsPerClient: e.MAX_CONNECTIONS_PER_CLIENT,
+    },
     otp: {
       ttlSeconds: e.OTP_TTL_SECONDS, maxAttempts: e.OTP_MAX_ATTEMPTS, resendSeconds: e.OTP_RESEND_SECONDS,
-      maxPerHour: e.OTP_MAX_PER_HOUR, maxFailedPerDay: e.OTP_MAX_FAILED_PER_DAY,
+      maxPerClientHour: e.OTP_MAX_PER_HOUR, maxPerMailboxHour: e.OTP_MAX_PER_MAILBOX_HOUR, longCodesAfterFailures: e.OTP_LONG_CODES_AFTER_FAILURES,
     },
+    clientLimits: {
+      window: e.CLIENT_LIMIT_WINDOW_SECONDS,
+      otp: e.OTP_REQUESTS_PER_CLIENT, verify: e.VERIFY_REQUESTS_PER_CLIENT, refresh: e.REFRESH_REQUESTS_PER_CLIENT,
+    },
+    emailsPerMinute: e.EMAILS_PER_MINUTE,
     otpHashSecret: secrets.OTP_HASH_SECRET,
     jwt: {
       privateKeyPem: secrets.JWT_PRIVATE_KEY,
@@ -217,7 +255,7 @@ export function loadApiConfig(env: Env) {
 export function loadMailerConfig(env: Env) {
   requireInProduction(env, ['DATABASE_URL', 'SMTP_URL', 'MAIL_FROM']);
   const e = parseEnv(mailerSchema, env);
-  const secrets = resolveSecrets(e.NODE_ENV, { JOB_ENCRYPTION_KEY: [e.JOB_ENCRYPTION_KEY, DEV_JOB_ENCRYPTION_KEY] });
+  const secrets = resolveSecrets(e.NODE_ENV, { JOB_ENCRYPTION_KEY: [e.JOB_ENCRYPTION_KEY, DEV_JOB_ENCRYPTION_KEY] }, { METRICS_HOST: e.METRICS_HOST });
   return {
     ...commonSections(e),
     jobEncryptionKey: secrets.JOB_ENCRYPTION_KEY,
@@ -237,7 +275,7 @@ export function loadSchedulerConfig(env: Env) {
     images: { maxPixels: e.IMAGE_MAX_PIXELS, thumbnailSize: e.THUMBNAIL_SIZE },
     concurrency: e.CREATIVES_CONCURRENCY,
     schedules: { digest: e.DIGEST_CRON, cleanup: e.CLEANUP_CRON },
-    retention: { sessionDays: e.SESSION_RETENTION_DAYS },
+    retention: { sessionDays: e.SESSION_RETENTION_DAYS, authEventDays: e.AUTH_EVENT_RETENTION_DAYS },
   };
 }
 

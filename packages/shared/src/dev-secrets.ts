@@ -1,5 +1,6 @@
 // Development-only secrets, published on purpose so `npm run dev` needs no setup.
-// config.ts refuses to start with any of them when NODE_ENV=production.
+// config.ts refuses to start with any of them when NODE_ENV=production, and otherwise unless
+// every address the service listens on is loopback.
 
 export const DEV_OTP_HASH_SECRET = 'dev-only-otp-hash-secret-do-not-use-in-production';
 export const DEV_JOB_ENCRYPTION_KEY = 'dev-only-job-encryption-key-do-not-use-in-production';

@@ -1,12 +1,15 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadApiConfig, loadMailerConfig } from '../src/index.ts';
-import { DEV_JWT_PRIVATE_KEY } from '../src/dev-secrets.ts';
+import { DEV_JOB_ENCRYPTION_KEY, DEV_JWT_PRIVATE_KEY, DEV_OTP_HASH_SECRET } from '../src/dev-secrets.ts';
 
 describe('config', () => {
   it('has development defaults that need no setup', () => {
     const config = loadApiConfig({});
     expect(config.http.port).toBe(3000);
-    expect(config.otp).toEqual({ ttlSeconds: 600, maxAttempts: 5, resendSeconds: 30, maxPerHour: 5, maxFailedPerDay: 10 });
+    expect(config.otp).toEqual({ ttlSeconds: 600, maxAttempts: 5, resendSeconds: 30, maxPerClientHour: 5, maxPerMailboxHour: 30, longCodesAfterFailures: 10 });
+    expect(config.clientLimits).toEqual({ window: 600, otp: 10, verify: 30, refresh: 60 });
+    expect(config.emailsPerMinute).toBe(300);
     expect(config.jwt.privateKeyPem).toBe(DEV_JWT_PRIVATE_KEY);
   });
 
@@ -25,6 +28,45 @@ describe('config', () => {
     expect(() => loadApiConfig(prod)).toThrow(/JOB_ENCRYPTION_KEY[\s\S]*OTP_HASH_SECRET[\s\S]*JWT_PRIVATE_KEY/);
     expect(() => loadApiConfig({ ...prod, JOB_ENCRYPTION_KEY: 'k'.repeat(32), OTP_HASH_SECRET: 's'.repeat(32), JWT_PRIVATE_KEY: DEV_JWT_PRIVATE_KEY }))
       .toThrow(/JWT_PRIVATE_KEY/);
+  });
+
+  describe('development secrets outside production', () => {
+    const privateSecrets = { JOB_ENCRYPTION_KEY: 'k'.repeat(32), OTP_HASH_SECRET: 's'.repeat(32), JWT_PRIVATE_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
+
+    it.each([[undefined], ['development'], ['test']])('refuse a non-loopback HOST with NODE_ENV=%s, saying what to do', (nodeEnv) => {
+      const env = { HOST: '0.0.0.0', ...(nodeEnv && { NODE_ENV: nodeEnv }) };
+      expect(() => loadApiConfig(env)).toThrow(ConfigError);
+      expect(() => loadApiConfig(env)).toThrow(new ConfigError('invalid environment:\n'
+        + '  HOST: must be loopback (127.0.0.1, ::1, localhost) while JOB_ENCRYPTION_KEY, OTP_HASH_SECRET, JWT_PRIVATE_KEY are the published development values (got "0.0.0.0"): set them to private values, or HOST=127.0.0.1'));
+    });
+
+    it('refuse when only one secret is the development value, and name only that one', () => {
+      expect(() => loadApiConfig({ ...privateSecrets, OTP_HASH_SECRET: DEV_OTP_HASH_SECRET, HOST: '::' }))
+        .toThrow(/^invalid environment:\n  HOST: must be loopback .* while OTP_HASH_SECRET is the published development value \(got "::"\): set it to a private value, or HOST=127.0.0.1$/);
+    });
+
+    it('refuse a non-loopback METRICS_HOST, in the api and the mailer-worker, one line per address', () => {
+      expect(() => loadApiConfig({ METRICS_HOST: '0.0.0.0' })).toThrow(/^invalid environment:\n  METRICS_HOST: must be loopback .*METRICS_HOST=127.0.0.1$/);
+      expect(() => loadApiConfig({ HOST: '10.1.2.3', METRICS_HOST: 'example.com' })).toThrow(/\n  HOST: must be loopback .*\n  METRICS_HOST: must be loopback /);
+      expect(() => loadMailerConfig({ METRICS_HOST: '0.0.0.0' })).toThrow(/^invalid environment:\n  METRICS_HOST: must be loopback .* while JOB_ENCRYPTION_KEY is the published development value/);
+    });
+
+    it('work on loopback, which is the default', () => {
+      expect(loadApiConfig({}).http.host).toBe('127.0.0.1');
+      for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost']) expect(loadApiConfig({ HOST: host, METRICS_HOST: host }).http.host).toBe(host);
+      expect(loadMailerConfig({ METRICS_HOST: '127.0.0.1' }).jobEncryptionKey).toBe(DEV_JOB_ENCRYPTION_KEY);
+    });
+
+    it('are not needed: private secrets listen anywhere', () => {
+      expect(loadApiConfig({ ...privateSecrets, HOST: '0.0.0.0', METRICS_HOST: '0.0.0.0' }).http.host).toBe('0.0.0.0');
+      expect(loadMailerConfig({ JOB_ENCRYPTION_KEY: privateSecrets.JOB_ENCRYPTION_KEY, METRICS_HOST: '0.0.0.0' }).operator.host).toBe('0.0.0.0');
+    });
+
+    it('are refused outright in production, even on loopback', () => {
+      const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/app', REDIS_URL: 'redis://cache:6379', UPLOAD_DIR: '/srv/uploads', HOST: '127.0.0.1' };
+      expect(() => loadApiConfig(prod)).toThrow(/^invalid environment:\n  JOB_ENCRYPTION_KEY: must be set to a private value when NODE_ENV=production\n/);
+      expect(loadApiConfig({ ...prod, ...privateSecrets, HOST: '0.0.0.0' }).http.host).toBe('0.0.0.0');
+    });
   });
 
   it('requires the connection URLs in production', () => {

@@ -9,8 +9,13 @@ import type { Deps } from './deps.ts';
 import { createAccessTokenVerifier } from './auth/access-tokens.ts';
 import { loadKeyRing } from './auth/keys.ts';
 import { createApiMetrics } from './metrics.ts';
+import { sharedLimit } from './limits/rate-limit.ts';
 import { readinessChecks } from './handlers/health.ts';
 import { createServer } from './server.ts';
+import { capConnectionsPerClient, trustedProxies } from './limits/connection-cap.ts';
+
+// Every route: the request line and headers are small and come at once from any honest client.
+const HEADERS_TIMEOUT_MS = 10_000;
 
 export interface ApiApp {
   deps: Deps;
@@ -18,6 +23,8 @@ export interface ApiApp {
   start(): Promise<{ port: number; operatorPort: number }>;
   /** Stops accepting, lets in-flight requests finish, then closes the queues and the pool. */
   stop(): Promise<void>;
+  /** The HTTP server once started (tests read its limits). */
+  readonly server: Server | undefined;
 }
 
 /** The composition root of the API: builds every dependency from config. */
@@ -29,6 +36,10 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
   // For operators (Bull Board, metrics): the scheduler owns this queue's work.
   const maintenanceQueue = queues.producer(QUEUES.maintenance, maintenanceJobOptions());
   const keys = loadKeyRing(config.jwt.privateKeyPem);
+  const metrics = createApiMetrics([emailQueue, creativesQueue, maintenanceQueue]);
+  const limit = (name: string, points: number, window: number, advertised = true) =>
+    sharedLimit(queues, { name, points, window }, { advertised, refused: () => metrics.rateLimited.inc({ limit: name }) });
+  const { clientLimits } = config;
   const deps: Deps = {
     config, db, queues, emailQueue, creativesQueue, maintenanceQueue,
     storage: createLocalStorage(config.storage.dir),
@@ -36,7 +47,13 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
     clock: opts.clock ?? systemClock,
     keys,
     accessTokens: createAccessTokenVerifier(keys, config.jwt),
-    metrics: createApiMetrics([emailQueue, creativesQueue, maintenanceQueue]),
+    metrics,
+    limits: {
+      otp: limit('otp', clientLimits.otp, clientLimits.window),
+      verify: limit('verify', clientLimits.verify, clientLimits.window),
+      refresh: limit('refresh', clientLimits.refresh, clientLimits.window),
+      emails: limit('emails', config.emailsPerMinute, 60, false),
+    },
     lifecycle: opts.lifecycle,
   };
   let server: Server | undefined;
@@ -44,9 +61,21 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
 
   return {
     deps,
+    get server() {
+      return server;
+    },
     async start() {
-      // requestTimeout bounds the whole body: long enough for a 10 MB upload on a slow uplink.
-      const http = createHttpServer({ requestTimeout: 300_000, headersTimeout: 10_000 }, createServer(deps));
+      const handler = createServer(deps);
+      const { bodyTimeoutMs, uploadTimeoutMs, maxConnectionsPerClient } = config.http;
+      const http = createHttpServer({
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        // Bodies have per-route deadlines (bodyDeadline: a 408 in the one error shape); this one,
+        // counted from the first byte of the headers, is only the backstop behind the longest.
+        requestTimeout: HEADERS_TIMEOUT_MS + Math.max(bodyTimeoutMs, uploadTimeoutMs),
+        // Node checks both deadlines only this often (default 30 s), stretching the headers' 10 s to 40.
+        connectionsCheckingInterval: 1_000,
+      }, handler);
+      capConnectionsPerClient(http, { max: maxConnectionsPerClient, exempt: trustedProxies(handler), refused: () => deps.metrics.connectionsRefused.inc() });
       server = http;
       await new Promise<void>((resolve, reject) => {
         http.once('error', reject);

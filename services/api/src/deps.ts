@@ -2,6 +2,7 @@ import type { ApiConfig, Clock, Db, Logger, Producer, QueueClient, Storage } fro
 import type { AccessTokenVerifier } from './auth/access-tokens.ts';
 import type { KeyRing } from './auth/keys.ts';
 import type { ApiMetrics } from './metrics.ts';
+import type { SharedLimit } from './limits/rate-limit.ts';
 
 /** Everything the HTTP layer needs, passed in explicitly. Handlers take a `Pick` of it. */
 export interface Deps {
@@ -17,6 +18,8 @@ export interface Deps {
   keys: KeyRing;
   accessTokens: AccessTokenVerifier;
   metrics: ApiMetrics;
+  /** Shared by every replica: per client (otp, verify, refresh) and for all sign-in emails. */
+  limits: Record<'otp' | 'verify' | 'refresh' | 'emails', SharedLimit>;
   /** Readiness reads it; true once shutdown has begun. */
   lifecycle: { readonly draining: boolean };
 }

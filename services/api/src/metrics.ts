@@ -5,17 +5,24 @@ export interface ApiMetrics {
   registry: Registry;
   /** Request duration by method, route template (never the raw path) and status. */
   http: Histogram;
-  /** Sign-in codes: requested, verified, failed, refused (by `reason`). */
+  /** Sign-in codes: requested (mailed; reason long_code for 10 digits), suppressed, verified, failed, refused. */
   codes: ReturnType<typeof counter>;
+  /** Requests refused by a shared rate limit, by limit name (otp, verify, refresh, emails). */
+  rateLimited: ReturnType<typeof counter>;
+  /** Connections refused on arrival because their client already held MAX_CONNECTIONS_PER_CLIENT. */
+  connectionsRefused: ReturnType<typeof counter>;
 }
 
 export function createApiMetrics(queues: Producer<QueueName>[]): ApiMetrics {
   const registry = createRegistry('api');
   registerQueueDepth(registry, queues);
-  const codes = counter(registry, 'cheershare_otp_codes_total', 'Sign-in codes by event: requested, verified, failed, refused (with the refusal reason).', ['event', 'reason']);
+  const codes = counter(registry, 'cheershare_otp_codes_total',
+    'Sign-in codes by event: requested (mailed; reason long_code when 10 digits), suppressed (over a mailbox limit: answered alike, not mailed), verified, failed.', ['event', 'reason']);
+  const rateLimited = counter(registry, 'cheershare_rate_limited_total', 'Requests refused with 429 by a shared limit: otp, verify, refresh (per client) and emails (all clients).', ['limit']);
   // Every series exists from the start, so rates and alerts work before the first event.
-  for (const event of ['requested', 'verified', 'failed']) codes.inc({ event, reason: '' }, 0);
-  for (const reason of ['resend_too_soon', 'too_many_codes', 'too_many_failures']) codes.inc({ event: 'refused', reason }, 0);
+  for (const event of ['requested', 'suppressed', 'verified', 'failed']) codes.inc({ event, reason: '' }, 0);
+  codes.inc({ event: 'requested', reason: 'long_code' }, 0);
+  for (const limit of ['otp', 'verify', 'refresh', 'emails']) rateLimited.inc({ limit }, 0);
   return {
     registry,
     http: new Histogram({
@@ -26,5 +33,7 @@ export function createApiMetrics(queues: Producer<QueueName>[]): ApiMetrics {
       registers: [registry],
     }),
     codes,
+    rateLimited,
+    connectionsRefused: counter(registry, 'cheershare_connections_refused_total', 'Connections closed on arrival: their client address already held MAX_CONNECTIONS_PER_CLIENT open.', []),
   };
 }

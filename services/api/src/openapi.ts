@@ -19,16 +19,23 @@ const ERRORS: Record<string, string> = {
   400: 'The request is not valid (`details` names the fields).',
   401: 'Missing, malformed, expired or revoked credentials.',
   404: 'No such resource (also for other users\' creatives).',
+  408: 'The body did not arrive within its deadline (`Connection: close`).',
   413: 'The body is too large.',
   415: 'The body is not of an accepted type.',
-  429: 'Over a limit; `Retry-After` says when to ask again.',
+  429: 'Over a limit (per client, or the service-wide email budget); `Retry-After` says when to ask again.',
   500: 'Something went wrong on our side.',
   503: 'A backing service is unavailable; `Retry-After` says when to try again.',
 };
 /** Error responses, in the one error shape, for these statuses (500 always). */
 function errors(...statuses: number[]): ZodOpenApiResponsesObject {
-  return Object.fromEntries([...statuses, 500].map((s) => [String(s), { description: ERRORS[s]!, ...json(ErrorSchema) }]));
+  return Object.fromEntries([...statuses, 500].map((s) => [String(s), { description: ERRORS[s]!, ...(s === 429 && { headers: RATE_LIMIT_HEADERS }), ...json(ErrorSchema) }]));
 }
+// draft-ietf-httpapi-ratelimit-headers; the per-client limits send them on every answer.
+const RATE_LIMIT_HEADERS = {
+  'Retry-After': { description: 'Seconds until a request may succeed.', schema: { type: 'integer' as const } },
+  'RateLimit-Policy': { description: 'The client limit, e.g. `"otp";q=10;w=600` (10 per 600 s).', schema: { type: 'string' as const } },
+  'RateLimit': { description: 'What is left of it, e.g. `"otp";r=0;t=420` (none left, resets in 420 s).', schema: { type: 'string' as const } },
+};
 const bearer = [{ bearer: [] }];
 const body = (schema: z.ZodType) => ({ required: true, ...json(schema) });
 const creativeId = { path: z.object({ id: z.uuid() }) };
@@ -64,23 +71,23 @@ export function buildOpenApiDocument(version: string) {
       '/openapi.json': { get: { summary: 'This document', responses: { 200: ok('OpenAPI 3.1.', z.record(z.string(), z.unknown())) } } },
       '/v1/auth/otp': {
         post: {
-          summary: 'Email a sign-in code (same answer for known and unknown addresses)',
+          summary: 'Email a sign-in code; the challenge_id in the answer goes back with it (same answer for every address)',
           requestBody: body(RequestOtpSchema),
-          responses: { 202: ok('The code is durably queued for sending.', OtpRequestedSchema), ...errors(400, 413, 415, 429, 503) },
+          responses: { 202: ok('The code is durably queued for sending.', OtpRequestedSchema), ...errors(400, 408, 413, 415, 429, 503) },
         },
       },
       '/v1/auth/verify': {
         post: {
           summary: 'Trade a code for tokens (the first success creates the account)',
           requestBody: body(VerifyOtpSchema),
-          responses: { 200: ok('Signed in.', TokenResponseSchema), ...errors(400, 401, 413, 415, 503) },
+          responses: { 200: ok('Signed in.', TokenResponseSchema), ...errors(400, 408, 401, 413, 415, 429, 503) },
         },
       },
       '/v1/auth/refresh': {
         post: {
           summary: 'Rotate the refresh token (reusing a rotated one revokes the session)',
           requestBody: body(RefreshSchema),
-          responses: { 200: ok('New tokens.', TokenResponseSchema), ...errors(400, 401, 413, 415, 503) },
+          responses: { 200: ok('New tokens.', TokenResponseSchema), ...errors(400, 408, 401, 413, 415, 429, 503) },
         },
       },
       '/v1/auth/logout': {
@@ -92,7 +99,7 @@ export function buildOpenApiDocument(version: string) {
           summary: 'Rename (null clears the name)',
           security: bearer,
           requestBody: body(UpdateMeSchema),
-          responses: { 200: ok('The user.', MeSchema), ...errors(400, 401, 404, 413, 415, 503) },
+          responses: { 200: ok('The user.', MeSchema), ...errors(400, 401, 404, 408, 413, 415, 503) },
         },
       },
       '/v1/creatives': {
@@ -100,7 +107,7 @@ export function buildOpenApiDocument(version: string) {
           summary: 'Upload a creative for a day',
           security: bearer,
           requestBody: { required: true, content: { 'multipart/form-data': { schema: UploadCreativeSchema } } },
-          responses: { 202: ok('Stored; processing is queued.', CreativeEnvelopeSchema), ...errors(400, 401, 413, 415, 503) },
+          responses: { 202: ok('Stored; processing is queued.', CreativeEnvelopeSchema), ...errors(400, 408, 401, 413, 415, 503) },
         },
         get: {
           summary: 'My creatives, newest first',

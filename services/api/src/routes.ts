@@ -2,6 +2,8 @@ import type { Express } from 'express';
 import type { Deps } from './deps.ts';
 import { requireUser } from './middleware/authenticate.ts';
 import { requireJson } from './middleware/require-json.ts';
+import { limitPerClient } from './limits/rate-limit.ts';
+import { longBodyDeadline } from './limits/body-deadline.ts';
 import { handleRequestOtp } from './handlers/request-otp.ts';
 import { handleVerifyOtp } from './handlers/verify-otp.ts';
 import { handleRefresh } from './handlers/refresh.ts';
@@ -30,15 +32,17 @@ export function addRoutes(app: Express, deps: Deps): void {
   const board = operatorBoard(deps, [deps.emailQueue, deps.creativesQueue, deps.maintenanceQueue]);
   if (board) app.use(BOARD_PATH, ...board);
 
-  app.post('/v1/auth/otp', json, handleRequestOtp(deps));
-  app.post('/v1/auth/verify', json, handleVerifyOtp(deps));
-  app.post('/v1/auth/refresh', json, handleRefresh(deps));
+  // Per-client limits come before validation and any database work.
+  app.post('/v1/auth/otp', limitPerClient(deps.limits.otp), json, handleRequestOtp(deps));
+  app.post('/v1/auth/verify', limitPerClient(deps.limits.verify), json, handleVerifyOtp(deps));
+  app.post('/v1/auth/refresh', limitPerClient(deps.limits.refresh), json, handleRefresh(deps));
   app.post('/v1/auth/logout', user, handleLogout(deps));
 
   app.get('/v1/me', user, handleGetMe());
   app.patch('/v1/me', user, json, handleUpdateMe(deps));
 
-  app.post('/v1/creatives', user, ...parseCreativeUpload(deps), handleUploadCreative(deps));
+  // Signed-in users' uploads get the long body deadline; anyone else's body, the short one.
+  app.post('/v1/creatives', user, longBodyDeadline(deps.config.http.uploadTimeoutMs), ...parseCreativeUpload(deps), handleUploadCreative(deps));
   app.get('/v1/creatives', user, handleListCreatives(deps));
   app.get('/v1/creatives/scheduled', user, handleScheduledCreatives(deps));
   app.get('/v1/creatives/:id', user, handleGetCreative(deps));

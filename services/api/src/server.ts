@@ -3,6 +3,7 @@ import type { Deps } from './deps.ts';
 import { addRoutes } from './routes.ts';
 import { errorHandler, notFound } from './middleware/error-handler.ts';
 import { closeWhenDraining, requestContext } from './middleware/request-context.ts';
+import { bodyDeadline, readBodyInTime } from './limits/body-deadline.ts';
 
 /** Builds the Express app. It never listens: main.ts and tests do that. */
 export function createServer(deps: Deps): Express {
@@ -14,7 +15,7 @@ export function createServer(deps: Deps): Express {
   app.set('trust proxy', deps.config.http.trustProxy);
   app.use(requestContext(deps));
   app.use(closeWhenDraining(deps));
-  app.use(express.json({ limit: '16kb' }));
+  app.use(bodyDeadline(deps.config.http.bodyTimeoutMs), readBodyInTime(express.json({ limit: '16kb' })));
   addRoutes(app, deps);
   app.use(notFound());
   app.use(errorHandler(deps));

@@ -1,4 +1,5 @@
 import { mkdtempSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -6,6 +7,27 @@ import { createLogger, jobIds, loadApiConfig, unseal, type Clock } from '@cheers
 import { testEnv } from '@cheershare/shared/testing';
 import { createApiApp, type ApiApp } from '../src/app.ts';
 import { checkContract } from './contract.ts';
+
+/**
+ * One HTTP request from a chosen local address: 127.0.0.2, 127.0.0.3, ... stand for distinct
+ * client IPs (fetch cannot choose its source address).
+ */
+function requestFrom(localAddress: string, url: string, method: string, headers: Record<string, string>, body: string | undefined): Promise<{ status: number; headers: Headers; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, headers, localAddress, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+        resolve({ status: res.statusCode ?? 0, headers: h, text: Buffer.concat(chunks).toString() });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 /** A clock tests can move. */
 export function manualClock(start = new Date()): Clock & { advance(ms: number): void; set(d: Date): void } {
@@ -25,9 +47,12 @@ export interface TestApi {
   /** Every log line the API wrote (debug level), for secrecy checks. */
   logText(): string;
   lifecycle: { draining: boolean };
-  request(method: string, path: string, opts?: { json?: unknown; body?: string | Uint8Array | FormData; token?: string; headers?: Record<string, string> }): Promise<Reply>;
-  /** Reads the code of the newest challenge of `email` out of its queued job (as the mailer would). */
-  codeFor(email: string): Promise<string>;
+  /** `from`: a local address (127.0.0.2, ...) to send from, standing for another client IP. */
+  request(method: string, path: string, opts?: { json?: unknown; body?: string | Uint8Array | FormData; token?: string; headers?: Record<string, string>; from?: string }): Promise<Reply>;
+  /** Asks for a code; `challengeId` is the challenge_id of a 202. */
+  ask(email: string, opts?: { name?: string; from?: string }): Promise<Reply & { challengeId: string }>;
+  /** Reads the code of a challenge out of its queued job (as the mailer would). */
+  codeFor(challengeId: string): Promise<string>;
   signIn(email: string, name?: string): Promise<any>;
   close(): Promise<void>;
 }
@@ -35,7 +60,9 @@ export interface TestApi {
 /** The real API (real PostgreSQL and queue store), in-process, on an ephemeral port. */
 export async function startApi(opts: { env?: Record<string, string>; clock?: Clock; dependencyDown?: boolean } = {}): Promise<TestApi> {
   const uploadDir = mkdtempSync(join(tmpdir(), 'cheershare-api-'));
-  const config = loadApiConfig(await testEnv({ HOST: '127.0.0.1', PORT: '0', OTP_RESEND_SECONDS: '0', UPLOAD_DIR: uploadDir, ...opts.env }, { prepareQueues: !opts.dependencyDown }));
+  // Every request of a test comes from 127.0.0.1: per-client limits are raised unless a test sets them.
+  const generous = { OTP_REQUESTS_PER_CLIENT: '100000', VERIFY_REQUESTS_PER_CLIENT: '100000', REFRESH_REQUESTS_PER_CLIENT: '100000', EMAILS_PER_MINUTE: '100000' };
+  const config = loadApiConfig(await testEnv({ HOST: '127.0.0.1', PORT: '0', OTP_RESEND_SECONDS: '0', UPLOAD_DIR: uploadDir, ...generous, ...opts.env }, { prepareQueues: !opts.dependencyDown }));
   const lines: string[] = [];
   const destination = new Writable({ write: (chunk: Buffer, _enc, cb) => { lines.push(chunk.toString()); cb(); } });
   const logger = createLogger({ level: 'debug', name: 'api-test', destination });
@@ -47,11 +74,19 @@ export async function startApi(opts: { env?: Record<string, string>; clock?: Clo
   const api: TestApi = {
     app, base, lifecycle,
     logText: () => lines.join(''),
-    async request(method, path, { json, body, token, headers = {} } = {}) {
+    async request(method, path, { json, body, token, headers = {}, from } = {}) {
       const h: Record<string, string> = { ...headers };
       if (json !== undefined) h['content-type'] ??= 'application/json';
       if (token) h.authorization = `Bearer ${token}`;
-      const res = await fetch(base + path, { method, headers: h, body: json !== undefined ? JSON.stringify(json) : body });
+      const payload = json !== undefined ? JSON.stringify(json) : body;
+      let res: { status: number; headers: Headers; text: () => Promise<string> | string };
+      if (from) {
+        if (payload !== undefined && typeof payload !== 'string') throw new Error('request from another address: string bodies only');
+        const r = await requestFrom(from, base + path, method, h, payload);
+        res = { ...r, text: () => r.text };
+      } else {
+        res = await fetch(base + path, { method, headers: h, body: payload });
+      }
       const text = await res.text();
       let parsed: unknown = text;
       try {
@@ -60,17 +95,20 @@ export async function startApi(opts: { env?: Record<string, string>; clock?: Clo
       checkContract({ method, url: path, status: res.status, contentType: res.headers.get('content-type'), body: parsed });
       return { status: res.status, headers: res.headers, body: parsed };
     },
-    async codeFor(email) {
-      const challenge = await app.deps.db.selectFrom('otp_challenges').select('id').where('email', '=', email.toLowerCase())
-        .orderBy('created_at', 'desc').limit(1).executeTakeFirstOrThrow();
-      const job = await app.deps.emailQueue.getJob(jobIds.otpEmail(challenge.id));
-      if (!job) throw new Error(`no queued job for ${email}`);
-      return unseal(config.jobEncryptionKey, (job.data as { sealedCode: string }).sealedCode, challenge.id);
+    async ask(email, { name, from } = {}) {
+      const reply = await api.request('POST', '/v1/auth/otp', { json: { email, ...(name && { name }) }, ...(from && { from }) });
+      return { ...reply, challengeId: reply.status === 202 ? (reply.body as { challenge_id: string }).challenge_id : '' };
+    },
+    async codeFor(challengeId) {
+      const job = await app.deps.emailQueue.getJob(jobIds.otpEmail(challengeId));
+      if (!job) throw new Error(`no queued job for challenge ${challengeId}`);
+      return unseal(config.jobEncryptionKey, (job.data as { sealedCode: string }).sealedCode, challengeId);
     },
     async signIn(email, name) {
-      const asked = await api.request('POST', '/v1/auth/otp', { json: { email, ...(name && { name }) } });
+      const asked = await api.ask(email, { ...(name && { name }) });
       if (asked.status !== 202) throw new Error(`otp: ${asked.status} ${JSON.stringify(asked.body)}`);
-      const verified = await api.request('POST', '/v1/auth/verify', { json: { email, code: await api.codeFor(email) } });
+      const code = await api.codeFor(asked.challengeId);
+      const verified = await api.request('POST', '/v1/auth/verify', { json: { challenge_id: asked.challengeId, code } });
       if (verified.status !== 200) throw new Error(`verify: ${verified.status} ${JSON.stringify(verified.body)}`);
       return verified.body;
     },

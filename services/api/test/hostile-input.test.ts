@@ -40,14 +40,17 @@ describe('hostile and malformed input', () => {
   });
 
   it('lists the offending fields of a 400', async () => {
-    const res = await api.request('POST', '/v1/auth/verify', { json: { email: 'nope', code: 12 } });
+    const res = await api.request('POST', '/v1/auth/verify', { json: { challenge_id: 'nope', code: 12 } });
     expect(res.status).toBe(400);
-    expect(res.body.error.details.map((d: { path: string }) => d.path).sort()).toEqual(['code', 'email']);
+    expect(res.body.error.details.map((d: { path: string }) => d.path).sort()).toEqual(['challenge_id', 'code']);
   });
 
-  it('rejects a code that is not 6 digits with 400 and does not count it as an attempt', async () => {
-    const res = await api.request('POST', '/v1/auth/verify', { json: { email: uniqueEmail(), code: '12345x' } });
+  it.each(['12345x', '12345', '1234567', '123456789012'])('rejects the code %j (not 6 or 10 digits) with 400 and does not count it as an attempt', async (code) => {
+    const asked = await api.ask(uniqueEmail());
+    const res = await api.request('POST', '/v1/auth/verify', { json: { challenge_id: asked.challengeId, code } });
     expect(res.status).toBe(400);
+    const row = await api.app.deps.db.selectFrom('otp_challenges').select('attempts').where('id', '=', asked.challengeId).executeTakeFirstOrThrow();
+    expect(row.attempts).toBe(0);
   });
 
   it('rejects a refresh token of the wrong type or size', async () => {

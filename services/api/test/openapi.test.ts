@@ -30,7 +30,7 @@ describe('API reference', () => {
     }
     expect(doc.paths['/readyz'].get.responses['503'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Readiness' });
     // Requests are described by the same schemas that validate them: the limits show.
-    expect(doc.components.schemas.VerifyOtp.properties.code.pattern).toBe('^\\d{6}$');
+    expect(doc.components.schemas.VerifyOtp.properties.code.pattern).toBe('^(\\d{6}|\\d{10})$');
     expect(doc.components.schemas.OwnCreative.additionalProperties).toBe(false);
     expect(doc.components.schemas.User.properties.id.format).toBe('uuid');
   });

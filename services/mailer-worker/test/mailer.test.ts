@@ -18,12 +18,12 @@ describe('mailer-worker', () => {
   afterAll(() => h.close());
 
   /** Issues a challenge as the API does: a hashed row, then a job carrying the sealed code. */
-  async function issue(email: string, opts: { ttlMs?: number; createdAt?: Date; enqueue?: boolean } = {}) {
+  async function issue(email: string, opts: { ttlMs?: number; createdAt?: Date; enqueue?: boolean; suppressed?: boolean } = {}) {
     const id = randomUUID();
     const code = String(Math.floor(Math.random() * 1e6)).padStart(6, '0');
     const createdAt = opts.createdAt ?? new Date();
     await mailer.deps.db.insertInto('otp_challenges').values({
-      id, email, name: null, code_hash: hashOtpCode('irrelevant', id, code), created_at: createdAt,
+      id, email, mailbox: email, name: null, code_hash: hashOtpCode('irrelevant', id, code), created_at: createdAt, suppressed: opts.suppressed ?? false,
       expires_at: new Date(createdAt.getTime() + (opts.ttlMs ?? 600_000)),
     }).execute();
     const jobId = jobIds.otpEmail(id);
@@ -80,16 +80,18 @@ describe('mailer-worker', () => {
     expect(sink.mails.some((m) => m.to.includes(email))).toBe(false);
   });
 
-  it('does not send a code a newer one has replaced', async () => {
+  it('sends a code held back by a mailbox limit to nobody, and every other code of the mailbox', async () => {
     const email = uniqueEmail();
-    const old = await issue(email, { createdAt: new Date(Date.now() - 5_000), enqueue: false });
-    const fresh = await issue(email, { enqueue: false });
-    await old.enqueue();
-    await fresh.enqueue();
-    expect((await h.delivery(old.jobId, (d) => d.status === 'skipped')).last_error).toMatch(/newer/);
+    const held = await issue(email, { suppressed: true, enqueue: false });
+    const other = await issue(email, { createdAt: new Date(Date.now() - 5_000), enqueue: false });
+    await held.enqueue();
+    await other.enqueue();
+    expect((await h.delivery(held.jobId, (d) => d.status === 'skipped')).last_error).toMatch(/mailbox limit/);
+    // Codes are bound to their requesters: an older one is still sent, as a newer one no longer retires it.
     const mail = await sink.waitForMail((m) => m.to.includes(email));
-    expect(mail.code).toBe(fresh.code);
-    await h.delivery(fresh.jobId, (d) => d.status === 'sent');
+    expect(mail.code).toBe(other.code);
+    await h.delivery(other.jobId, (d) => d.status === 'sent');
+    expect(sink.mails.filter((m) => m.to.includes(email))).toHaveLength(1);
   });
 
   it('sends nothing when a delivered job runs again', async () => {

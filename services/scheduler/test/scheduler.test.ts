@@ -172,10 +172,15 @@ describe('scheduler', () => {
     const owner = await user();
     const email = uniqueEmail();
     await db().insertInto('otp_challenges').values([
-      { id: randomUUID(), email, code_hash: Buffer.alloc(32), created_at: new Date(now - 26 * 3600_000), expires_at: new Date(now - 25 * 3600_000) },
+      { id: randomUUID(), email, mailbox: email, code_hash: Buffer.alloc(32), created_at: new Date(now - 26 * 3600_000), expires_at: new Date(now - 25 * 3600_000) },
       // Expired, but still part of today's record of codes sent to this email.
-      { id: randomUUID(), email, code_hash: Buffer.alloc(32), created_at: old, expires_at: new Date(now - 2 * 3600_000) },
-      { id: randomUUID(), email, code_hash: Buffer.alloc(32), created_at: new Date(), expires_at: new Date(now + 600_000) },
+      { id: randomUUID(), email, mailbox: email, code_hash: Buffer.alloc(32), created_at: old, expires_at: new Date(now - 2 * 3600_000) },
+      { id: randomUUID(), email, mailbox: email, code_hash: Buffer.alloc(32), created_at: new Date(), expires_at: new Date(now + 600_000) },
+    ]).execute();
+    const [oldEvent, recentEvent] = [randomUUID(), randomUUID()];
+    await db().insertInto('auth_events').values([
+      { at: new Date(now - 91 * 86400_000), kind: 'code_failed', challenge_id: oldEvent },
+      { at: new Date(now - 89 * 86400_000), kind: 'code_failed', challenge_id: recentEvent },
     ]).execute();
     const revokedLongAgo = randomUUID();
     const live = randomUUID();
@@ -202,6 +207,8 @@ describe('scheduler', () => {
     expect((result as { deletedCreatives: number }).deletedCreatives).toBeGreaterThanOrEqual(1);
     expect(await db().selectFrom('otp_challenges').select('id').where('email', '=', email).execute()).toHaveLength(2);
     expect((await db().selectFrom('sessions').select('id').where('user_id', '=', owner).execute()).map((s) => s.id)).toEqual([live]);
+    const events = await db().selectFrom('auth_events').select('challenge_id').where('challenge_id', 'in', [oldEvent, recentEvent]).execute();
+    expect(events.map((e) => e.challenge_id)).toEqual([recentEvent]);
     expect(await db().selectFrom('creatives').select('id').where('id', '=', gone).executeTakeFirst()).toBeUndefined();
     expect(await storage().stat(creativeKeys.upload(gone))).toBeNull();
     expect(await storage().stat(creativeKeys.image(gone))).toBeNull();

@@ -4,12 +4,14 @@ import pg from 'pg';
 import * as signIn from './migrations/0001-sign-in.ts';
 import * as creatives from './migrations/0002-creatives.ts';
 import * as oneStatementSignIn from './migrations/0003-one-statement-sign-in.ts';
+import * as requesterBoundCodes from './migrations/0004-requester-bound-codes.ts';
 
 /** Every migration, in order. Listed explicitly so they load the same from sources, tests and bundles. */
 const migrations: Record<string, Migration> = {
   '0001-sign-in': signIn,
   '0002-creatives': creatives,
   '0003-one-statement-sign-in': oneStatementSignIn,
+  '0004-requester-bound-codes': requesterBoundCodes,
 };
 
 /** Applies pending migrations; a no-op when the schema is current, so it is safe to run twice. */

@@ -12,13 +12,31 @@ export interface UsersTable {
 }
 
 /** Only the newest challenge of an email is live: a new request supersedes older ones implicitly. */
+/** What happened in sign-in, for the account's activity and for audits. Never a code or token. */
+export interface AuthEventsTable {
+  id: Generated<string>;
+  at: Date;
+  /** code_failed: a wrong, used, expired or unknown challenge's code. */
+  kind: string;
+  challenge_id: string | null;
+  client_key: Generated<string>;
+}
+
 export interface OtpChallengesTable {
   id: string;
   email: string;
   /** Name offered at sign-up, applied only when this challenge creates the user. */
   name: string | null;
+  /** Canonical mailbox of `email` (see canonicalMailbox): the per-address limits count by it. */
+  mailbox: string;
+  /** The requesting client (IP; IPv6 by /64); only its own requests count against its budget. */
+  client_key: Generated<string>;
   /** HMAC-SHA256 of `${id}:${code}`; the code itself is never stored. */
   code_hash: Buffer;
+  /** 6, or 10 once the mailbox had too many wrong guesses in a day. */
+  code_length: Generated<number>;
+  /** Over a mailbox limit: answered like any other request, but never mailed. */
+  suppressed: Generated<boolean>;
   attempts: Generated<number>;
   created_at: CreatedAt;
   expires_at: Date;
@@ -94,6 +112,7 @@ export interface CreativesTable {
 export interface Database {
   users: UsersTable;
   otp_challenges: OtpChallengesTable;
+  auth_events: AuthEventsTable;
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
   email_deliveries: EmailDeliveriesTable;

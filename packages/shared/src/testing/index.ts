@@ -6,3 +6,4 @@ export * from './images.ts';
 export * from './prometheus.ts';
 export * from './tcp-proxy.ts';
 export * from './wait.ts';
+export * from './rank-test.ts';

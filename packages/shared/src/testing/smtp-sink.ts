@@ -6,7 +6,7 @@ export interface ReceivedMail {
   to: string[];
   raw: string;
   headers: Map<string, string>;
-  /** The 6-digit code of a sign-in email, if there is one. */
+  /** The code (6 or 10 digits) of a sign-in email, if there is one. */
   code: string | undefined;
   receivedAt: Date;
 }
@@ -80,7 +80,7 @@ export async function startSmtpSink(opts: { port?: number; host?: string } = {})
             to: envelope.rcptTo.map((r) => r.address),
             raw,
             headers: parseHeaders(raw),
-            code: /code is (\d{6})/.exec(raw)?.[1],
+            code: /code is (\d{10}|\d{6})\b/.exec(raw)?.[1],
             receivedAt: new Date(),
           });
           callback(null);

@@ -1,73 +1,91 @@
 import { randomUUID } from 'node:crypto';
 import { digestsEqual, generateOtpCode, hashOtpCode, statement, type Db, type User } from '@cheershare/shared';
+import { canonicalMailbox } from './mailbox.ts';
 
 export interface IssueLimits {
-  /** Minimum spacing between two codes for one email. */
+  /** Minimum spacing between two codes mailed to one mailbox for one client. */
   resendSeconds: number;
-  /** Codes one email may be sent per rolling hour. */
-  maxPerHour: number;
-  /** Wrong codes one email may accumulate per rolling 24 hours before no new code is issued. */
-  maxFailedPerDay: number;
+  /** Codes one client may have mailed to one mailbox per rolling hour. */
+  maxPerClientHour: number;
+  /** Codes one mailbox may be mailed per rolling hour, whoever asks. */
+  maxPerMailboxHour: number;
+  /** Wrong guesses a mailbox may see per rolling day before its codes are 10 digits long. */
+  longCodesAfterFailures: number;
 }
 
-type Refusal = 'resend_too_soon' | 'too_many_codes' | 'too_many_failures';
+export interface IssuedChallenge {
+  challengeId: string;
+  code: string;
+  expiresAt: Date;
+  /** False when a mailbox limit held the code back: the caller answers the same, but mails nothing. */
+  sent: boolean;
+}
 
-export type CreateChallengeResult =
-  | { ok: true; challengeId: string; code: string; expiresAt: Date }
-  | { ok: false; reason: Refusal; retryAfterSeconds: number };
-
-// The limits are checked and the challenge inserted under one per-email lock, inside PostgreSQL
-// (migration 0003), so racing requests cannot both pass them and the API pays one round trip.
-const issue = statement<{ refusal: Refusal | null; retry_after_seconds: number | null }>(
+// Limits checked and the challenge inserted under one per-mailbox lock, inside PostgreSQL
+// (migrations 0003 and 0004): one round trip, and racing requests cannot both pass a limit.
+const issue = statement<{ sent: boolean; code_length: number }>(
   'issue-otp-challenge',
-  'select refusal, retry_after_seconds from issue_otp_challenge($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+  'select sent, code_length from issue_otp_challenge($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
 );
 
 /**
- * Issues a new code for `email` within the issue limits. The newest challenge of an email is the
- * only live one, so creating this one retires every earlier code.
+ * Issues a challenge for `email` requested by `clientKey`. Every request gets one, so the answer
+ * never depends on the address's history; one over a mailbox limit is stored as suppressed and
+ * never mailed. The code is 6 digits, or 10 once the mailbox has seen too many wrong guesses (the
+ * database decides, so both are prepared).
  */
-export async function createChallenge(
+export async function issueChallenge(
   db: Db,
-  args: { email: string; name: string | null; secret: string; ttlSeconds: number; limits: IssueLimits; now: Date },
-): Promise<CreateChallengeResult> {
+  args: { email: string; clientKey: string; name: string | null; secret: string; ttlSeconds: number; limits: IssueLimits; now: Date },
+): Promise<IssuedChallenge> {
   const { email, now, limits } = args;
   const challengeId = randomUUID();
-  const code = generateOtpCode();
+  const short = generateOtpCode(6);
+  const long = generateOtpCode(10);
   const expiresAt = new Date(now.getTime() + args.ttlSeconds * 1000);
   const [row] = await issue.run(db, [
-    challengeId, email, args.name, hashOtpCode(args.secret, challengeId, code), now, expiresAt,
-    limits.resendSeconds, limits.maxPerHour, limits.maxFailedPerDay,
+    challengeId, email, canonicalMailbox(email), args.clientKey, args.name,
+    hashOtpCode(args.secret, challengeId, short), hashOtpCode(args.secret, challengeId, long), now, expiresAt,
+    limits.resendSeconds, limits.maxPerClientHour, limits.maxPerMailboxHour, limits.longCodesAfterFailures,
   ]);
-  if (row?.refusal) return { ok: false, reason: row.refusal, retryAfterSeconds: row.retry_after_seconds ?? 1 };
-  return { ok: true, challengeId, code, expiresAt };
+  if (!row) throw new Error('issue_otp_challenge returned no row');
+  return { challengeId, code: row.code_length === 10 ? long : short, expiresAt, sent: row.sent };
 }
 
-/** Undoes a challenge whose email could not be queued, so the previous code is live again. */
+/** Undoes a challenge whose email could not be queued, so it does not count against any limit. */
 export async function discardChallenge(db: Db, challengeId: string): Promise<void> {
   await db.deleteFrom('otp_challenges').where('id', '=', challengeId).execute();
 }
 
-// The live challenge of an email is its newest; an older one never comes back to life.
-const newestChallenge = statement<{ id: string; code_hash: Buffer; attempts: number; expires_at: Date; consumed_at: Date | null }>(
-  'newest-otp-challenge',
-  'select id, code_hash, attempts, expires_at, consumed_at from otp_challenges where email = $1 order by created_at desc, id desc limit 1',
+// A 6-digit code stops taking guesses once its mailbox has had too many wrong ones today, so
+// challenges asked for before the budget ran out cannot be used to go on guessing at 1 in 10^6.
+const SHORT_CODE_OPEN = `(c.code_length = 10 or (
+  select coalesce(sum(m.attempts), 0) from otp_challenges m where m.mailbox = c.mailbox and m.created_at > $2::timestamptz - interval '1 day'
+) < $3)`;
+
+const challengeById = statement<{ code_hash: Buffer; attempts: number; expires_at: Date; consumed_at: Date | null; open: boolean }>(
+  'otp-challenge-by-id',
+  `select c.code_hash, c.attempts, c.expires_at, c.consumed_at, ${SHORT_CODE_OPEN} as open from otp_challenges c where c.id = $1`,
 );
 
-// A wrong code counts an attempt, only while the challenge is live.
-const countWrongCode = statement('count-wrong-otp-code', `
-  update otp_challenges set attempts = attempts + 1
-  where id = $1 and consumed_at is null and expires_at > $2 and attempts < $3`);
+// Every failure, whatever the challenge, runs this one statement: it counts an attempt when the
+// challenge is live and records the failure either way. Doing the same writes on every path keeps
+// a wrong guess at a real challenge as slow as a try at an unknown, used or expired one.
+const recordFailure = statement('record-otp-failure', `
+  with counted as (
+    update otp_challenges set attempts = attempts + 1
+    where id = $1 and consumed_at is null and expires_at > $2 and attempts < $3
+  )
+  insert into auth_events (at, kind, challenge_id, client_key) values ($2, 'code_failed', $1, $4)`);
 
-// The right code, in one statement: consume the challenge if it is still live and still the
-// newest of its email (the row lock makes a second, racing use find it consumed), find or create
-// the user (do update, not do nothing, so a user created by a racing transaction is returned
-// too), and start a session with its first refresh token.
+// The right code, in one statement: consume the challenge if it is still live (the row lock
+// makes a second, racing use find it consumed), find or create the user (do update, not do
+// nothing, so a user created by a racing transaction is returned too), and start a session with
+// its first refresh token.
 const signIn = statement<User>('otp-sign-in', `
   with consumed as (
     update otp_challenges c set consumed_at = $2
-    where c.id = $1 and c.consumed_at is null and c.expires_at > $2 and c.attempts < $3
-      and not exists (select 1 from otp_challenges n where n.email = c.email and (n.created_at, n.id) > (c.created_at, c.id))
+    where c.id = $1 and c.consumed_at is null and c.expires_at > $2 and c.attempts < $7 and ${SHORT_CODE_OPEN}
     returning c.email, c.name
   ), signed_in as (
     insert into users (email, name) select email, name from consumed
@@ -81,30 +99,34 @@ const signIn = statement<User>('otp-sign-in', `
   )
   select * from signed_in`);
 
-// Hashing a throwaway value when there is no challenge keeps the unknown-email path about as slow as the others.
+// Hashing a throwaway value when there is no challenge keeps the unknown-challenge path about as slow as the others.
 const DECOY_ID = '00000000-0000-0000-0000-000000000000';
 
 /**
- * Checks `code` against the live challenge of `email`. A wrong code counts an attempt; the right
- * one consumes the challenge and signs the user in: its user (created on first sign-in) and a new
- * session whose first refresh token is `session.refreshTokenHash`. Wrong, expired, used,
- * exhausted and unknown all look the same to the caller: null.
+ * Checks `code` against the challenge `challengeId`: only whoever asked for the code holds its
+ * id, so only they can spend its attempts. A wrong code counts an attempt; the right one consumes
+ * the challenge and signs the user in: its user (created on first sign-in) and a new session
+ * whose first refresh token is `session.refreshTokenHash`. Wrong, expired, used, exhausted and
+ * unknown all look the same to the caller: null.
  */
 export async function signInWithCode(
   db: Db,
-  args: { email: string; code: string; secret: string; maxAttempts: number; now: Date; session: { id: string; expiresAt: Date; refreshTokenHash: Buffer } },
+  args: {
+    challengeId: string; clientKey: string; code: string; secret: string; maxAttempts: number; now: Date;
+    /** Wrong guesses per mailbox per day after which its 6-digit codes take no more guesses. */
+    shortCodeFailureBudget: number;
+    session: { id: string; expiresAt: Date; refreshTokenHash: Buffer };
+  },
 ): Promise<User | null> {
-  const { now, maxAttempts } = args;
-  const [challenge] = await newestChallenge.run(db, [args.email]);
-  const candidate = hashOtpCode(args.secret, challenge?.id ?? DECOY_ID, args.code);
-  if (!challenge) return null;
-  const live = challenge.consumed_at === null && challenge.expires_at > now && challenge.attempts < maxAttempts;
-  if (!live) return null;
-  if (!digestsEqual(candidate, challenge.code_hash)) {
-    await countWrongCode.run(db, [challenge.id, now, maxAttempts]);
+  const { now, maxAttempts, challengeId, shortCodeFailureBudget: budget } = args;
+  const [challenge] = await challengeById.run(db, [challengeId, now, budget]);
+  const candidate = hashOtpCode(args.secret, challenge ? challengeId : DECOY_ID, args.code);
+  const live = !!challenge && challenge.open && challenge.consumed_at === null && challenge.expires_at > now && challenge.attempts < maxAttempts;
+  if (!live || !digestsEqual(candidate, challenge.code_hash)) {
+    await recordFailure.run(db, [challengeId, now, maxAttempts, args.clientKey]);
     return null;
   }
   const { session } = args;
-  const [user] = await signIn.run(db, [challenge.id, now, maxAttempts, session.id, session.expiresAt, session.refreshTokenHash]);
+  const [user] = await signIn.run(db, [challengeId, now, budget, session.id, session.expiresAt, session.refreshTokenHash, maxAttempts]);
   return user ?? null;
 }

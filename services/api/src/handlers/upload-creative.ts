@@ -9,6 +9,7 @@ import { creativeUploadEngine, type StoredUpload } from '../creatives/upload-eng
 import { insertCreative, removeCreativeRow } from '../creatives/queries.ts';
 import { presentOwnCreative } from '../creatives/present.ts';
 import { safeFilename } from '../creatives/sniff.ts';
+import { readBodyInTime } from '../limits/body-deadline.ts';
 
 export const UploadFieldsSchema = z.object({
   scheduled_on: z.string({ error: 'is required: the day the creative goes live, written YYYY-MM-DD' }).refine(isCalendarDate, 'must be a date written YYYY-MM-DD'),
@@ -32,7 +33,7 @@ export function parseCreativeUpload({ storage, config }: Pick<Deps, 'storage' | 
     if (!req.is('multipart/form-data')) throw new HttpError(415, 'unsupported_media_type', 'Send the upload as multipart/form-data.');
     next();
   };
-  return [requireMultipart, upload];
+  return [requireMultipart, readBodyInTime(upload)];
 }
 
 /**

@@ -1,7 +1,7 @@
 import { escapeHtml, type Message } from './message.ts';
 
 /**
- * The sign-in email. It says when the code was requested and that only the newest code works,
+ * The sign-in email. It says when the code was requested and to use the latest code,
  * so a late-arriving older email is recognisable rather than a trap.
  */
 export function renderOtpMessage(args: { code: string; requestedAt: Date; expiresAt: Date }): Message {
@@ -12,7 +12,7 @@ export function renderOtpMessage(args: { code: string; requestedAt: Date; expire
     `Your cheershare sign-in code is ${args.code}`,
     '',
     `It works once and expires in ${lifetime}. It was requested at ${requested}.`,
-    'If you asked for several codes, only the newest one works.',
+    'If you asked for several codes, use the one from your latest request.',
     '',
     "If you did not ask to sign in, ignore this email: nobody can sign in without the code.",
   ].join('\n');
@@ -21,7 +21,7 @@ export function renderOtpMessage(args: { code: string; requestedAt: Date; expire
 <p>Your cheershare sign-in code is</p>
 <p style="font-size:28px;font-weight:bold;letter-spacing:4px">${escapeHtml(args.code)}</p>
 <p>It works once and expires in ${escapeHtml(lifetime)}. It was requested at ${escapeHtml(requested)}.<br>
-If you asked for several codes, only the newest one works.</p>
+If you asked for several codes, use the one from your latest request.</p>
 <p style="color:#666">If you did not ask to sign in, ignore this email: nobody can sign in without the code.</p>
 </body></html>`;
   return { subject: 'Your cheershare sign-in code', text, html };

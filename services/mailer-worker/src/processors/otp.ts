@@ -6,22 +6,21 @@ import { deliverOnce, type Outcome, type Plan } from '../send.ts';
 
 type OtpJob = JobData<'email', 'otp'>;
 
-// The challenge and whether a newer code replaced it, in one round trip.
-const challengeOf = statement<{ email: string; created_at: Date; expires_at: Date; consumed_at: Date | null; superseded: boolean }>('otp-email-challenge', `
-  select c.email, c.created_at, c.expires_at, c.consumed_at,
-         exists (select 1 from otp_challenges n where n.email = c.email and n.created_at > c.created_at) as superseded
-  from otp_challenges c where c.id = $1`);
+const challengeOf = statement<{ email: string; created_at: Date; expires_at: Date; consumed_at: Date | null; suppressed: boolean }>('otp-email-challenge', `
+  select email, created_at, expires_at, consumed_at, suppressed from otp_challenges where id = $1`);
 
-/** Why a code is not worth sending any more, or null when it still is. */
-function staleReason(challenge: { expires_at: Date; consumed_at: Date | null; superseded: boolean }, now: Date) {
+/** Why a code is not to be sent, or null when it is. */
+function staleReason(challenge: { expires_at: Date; consumed_at: Date | null; suppressed: boolean }, now: Date) {
+  // Over a mailbox limit: the API answered as usual so the address's history stays private.
+  if (challenge.suppressed) return 'held back by a mailbox limit';
   if (challenge.consumed_at) return 'code already used';
   if (challenge.expires_at <= now) return 'code expired before it could be sent';
-  return challenge.superseded ? 'a newer code replaced this one' : null;
+  return null;
 }
 
 /**
  * Delivers a sign-in code. Checks the recorded state first, so a re-run of a delivered job, or
- * a code that is used, expired or superseded, sends nothing.
+ * a code that is used, expired or held back by a mailbox limit, sends nothing.
  */
 export function processOtpEmail(deps: Deps) {
   const { db, config, clock } = deps;

@@ -11,7 +11,8 @@ function creativeIdOfKey(key: string): string | undefined {
 }
 
 /**
- * Periodic cleanup: codes older than a day, sessions expired or revoked past the retention, files and rows
+ * Periodic cleanup: codes older than a day, sessions expired or revoked past the retention, sign-in
+ * events past theirs, files and rows
  * of deleted creatives, files nothing refers to, and partial writes of aborted uploads. Everything
  * is keyed on age, so it is safe to run at any time and more than once.
  */
@@ -26,6 +27,7 @@ export function runCleanup({ db, storage, config, clock, logger }: Deps) {
     const codes = await db.deleteFrom('otp_challenges').where('created_at', '<', new Date(now.getTime() - 25 * HOUR)).executeTakeFirst();
     const sessions = await db.deleteFrom('sessions')
       .where((eb) => eb.or([eb('expires_at', '<', retention), eb('revoked_at', '<', retention)])).executeTakeFirst();
+    const events = await db.deleteFrom('auth_events').where('at', '<', new Date(now.getTime() - config.retention.authEventDays * 24 * HOUR)).executeTakeFirst();
 
     let deletedCreatives = 0;
     for (;;) {
@@ -54,7 +56,7 @@ export function runCleanup({ db, storage, config, clock, logger }: Deps) {
     const incomplete = await storage.sweepIncomplete(hourAgo);
 
     const result = {
-      codes: Number(codes.numDeletedRows), sessions: Number(sessions.numDeletedRows), deletedCreatives, orphanFiles: orphans, incompleteUploads: incomplete,
+      codes: Number(codes.numDeletedRows), sessions: Number(sessions.numDeletedRows), authEvents: Number(events.numDeletedRows), deletedCreatives, orphanFiles: orphans, incompleteUploads: incomplete,
     };
     logger.info(result, 'cleanup done');
     return result;
