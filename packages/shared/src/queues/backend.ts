@@ -126,10 +126,14 @@ interface Backend {
 /**
  * Producers share one connection. Commands fail after one retry, and `add` races a timer, so a
  * request never hangs on a Redis that is down. (The offline queue stays on: BullMQ issues its
- * set-up commands before the first connect, and a refused one would break the queue.)
+ * set-up commands before the first connect, and a refused one would break the queue.) Commands
+ * issued in one tick (one request's limit check, another's job add) leave in one write: under
+ * load that saves a system call per command, a visible share of the API's CPU.
  */
 function redisBackend(settings: Extract<QueueSettings, { kind: 'redis' }>, logger?: Logger): Backend {
-  const shared = new Redis(settings.url, { maxRetriesPerRequest: 1, connectTimeout: CONNECT_TIMEOUT_MS, retryStrategy: (times) => Math.min(times * 200, 2_000) });
+  const shared = new Redis(settings.url, {
+    maxRetriesPerRequest: 1, connectTimeout: CONNECT_TIMEOUT_MS, retryStrategy: (times) => Math.min(times * 200, 2_000), enableAutoPipelining: true,
+  });
   // Reconnection is automatic; without a listener a lost connection would crash the process.
   shared.on('error', reportConnectionErrors(logger, 'redis'));
   return {
