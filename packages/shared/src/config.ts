@@ -147,10 +147,13 @@ function parseEnv<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
  * Secrets have development defaults so `npm run dev` works out of the box. An unset secret, or one
  * equal to the published development value, refuses to start with NODE_ENV=production, and
  * otherwise only on loopback: anyone who can reach the service could forge tokens with it, and
- * NODE_ENV is too easy to forget to be the only guard. `listen` maps each address variable to its value.
+ * NODE_ENV is too easy to forget to be the only guard. `listen` maps each address variable to its
+ * value; `trustProxy` is set when a reverse proxy is declared, which makes even a loopback
+ * listener reachable from the network.
  */
 function resolveSecrets<K extends string>(
   nodeEnv: string, secrets: Record<K, [value: string | undefined, devValue: string]>, listen: Record<string, string>,
+  trustProxy: boolean | number | string = false,
 ): Record<K, string> {
   const entries = Object.entries(secrets) as [K, [string | undefined, string]][];
   const bad = entries.filter(([, [value, dev]]) => value === undefined || value === dev).map(([name]) => name);
@@ -163,6 +166,10 @@ function resolveSecrets<K extends string>(
     const fix = bad.length > 1 ? 'set them to private values' : 'set it to a private value';
     const lines = exposed.map(([name, host]) => `  ${name}: must be loopback (127.0.0.1, ::1, localhost) while ${which} (got ${JSON.stringify(host)}): ${fix}, or ${name}=127.0.0.1`);
     throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
+  }
+  if (bad.length > 0 && trustProxy !== false) {
+    const which = `${bad.join(', ')} ${bad.length > 1 ? 'are the published development values' : 'is the published development value'}`;
+    throw new ConfigError(`invalid environment:\n  TRUST_PROXY: a reverse proxy makes the service reachable from the network while ${which}: set ${bad.length > 1 ? 'them' : 'it'} to private values, or TRUST_PROXY=false`);
   }
   return Object.fromEntries(entries.map(([name, [value, dev]]) => [name, value ?? dev])) as Record<K, string>;
 }
@@ -219,7 +226,7 @@ export function loadApiConfig(env: Env) {
     JOB_ENCRYPTION_KEY: [e.JOB_ENCRYPTION_KEY, DEV_JOB_ENCRYPTION_KEY],
     OTP_HASH_SECRET: [e.OTP_HASH_SECRET, DEV_OTP_HASH_SECRET],
     JWT_PRIVATE_KEY: [e.JWT_PRIVATE_KEY, DEV_JWT_PRIVATE_KEY],
-  }, { HOST: e.HOST, METRICS_HOST: e.METRICS_HOST });
+  }, { HOST: e.HOST, METRICS_HOST: e.METRICS_HOST }, e.TRUST_PROXY);
   return {
     ...commonSections(e),
     jobEncryptionKey: secrets.JOB_ENCRYPTION_KEY,

@@ -88,10 +88,18 @@ describe('config', () => {
   });
 
   it('reads TRUST_PROXY as Express does: a boolean, a hop count, or proxy addresses', () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const own = { JOB_ENCRYPTION_KEY: 'k'.repeat(32), OTP_HASH_SECRET: 's'.repeat(32), JWT_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
     expect(loadApiConfig({}).http.trustProxy).toBe(false);
-    expect(loadApiConfig({ TRUST_PROXY: '1' }).http.trustProxy).toBe(1);
-    expect(loadApiConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).http.trustProxy).toBe('loopback, 10.0.0.0/8');
+    expect(loadApiConfig({ ...own, TRUST_PROXY: '1' }).http.trustProxy).toBe(1);
+    expect(loadApiConfig({ ...own, TRUST_PROXY: 'loopback, 10.0.0.0/8' }).http.trustProxy).toBe('loopback, 10.0.0.0/8');
     expect(() => loadApiConfig({ TRUST_PROXY: 'yes please' })).toThrow(/TRUST_PROXY/);
+  });
+
+  it('refuses the development secrets behind a reverse proxy, even one on loopback', () => {
+    for (const TRUST_PROXY of ['1', 'true', 'loopback']) {
+      expect(() => loadApiConfig({ TRUST_PROXY })).toThrow(/TRUST_PROXY: a reverse proxy makes the service reachable[\s\S]*published development values/);
+    }
   });
 
   it('takes operator credentials as a pair, and refuses a weak password in production', () => {

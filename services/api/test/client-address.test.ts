@@ -7,6 +7,12 @@ describe('clientKey', () => {
     expect(clientKey('127.0.0.1')).not.toBe(clientKey('127.0.0.2'));
   });
 
+  it('drops a port a proxy left on the address', () => {
+    expect(clientKey('192.0.2.7:5678')).toBe('192.0.2.7');
+    expect(clientKey('[2001:db8:1:2::1]:5678')).toBe('2001:db8:1:2::/64');
+    expect(clientKey('[::ffff:192.0.2.7]')).toBe('192.0.2.7');
+  });
+
   it('reads an IPv4-mapped IPv6 address as the IPv4 address, in either spelling', () => {
     expect(clientKey('::ffff:192.0.2.7')).toBe('192.0.2.7');
     expect(clientKey('::FFFF:c000:207')).toBe('192.0.2.7');

@@ -1,3 +1,4 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -28,6 +29,14 @@ function requestFrom(localAddress: string, url: string, method: string, headers:
     req.end(body);
   });
 }
+
+// Secrets of this test process's own, as a deployment has (the development ones are refused
+// behind a proxy, which some tests declare).
+const OWN_SECRETS = {
+  JOB_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
+  OTP_HASH_SECRET: randomBytes(32).toString('base64url'),
+  JWT_PRIVATE_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+};
 
 /** A clock tests can move. */
 export function manualClock(start = new Date()): Clock & { advance(ms: number): void; set(d: Date): void } {
@@ -62,7 +71,7 @@ export async function startApi(opts: { env?: Record<string, string>; clock?: Clo
   const uploadDir = mkdtempSync(join(tmpdir(), 'cheershare-api-'));
   // Every request of a test comes from 127.0.0.1: per-client limits are raised unless a test sets them.
   const generous = { OTP_REQUESTS_PER_CLIENT: '100000', VERIFY_REQUESTS_PER_CLIENT: '100000', REFRESH_REQUESTS_PER_CLIENT: '100000', EMAILS_PER_MINUTE: '100000' };
-  const config = loadApiConfig(await testEnv({ HOST: '127.0.0.1', PORT: '0', OTP_RESEND_SECONDS: '0', UPLOAD_DIR: uploadDir, ...generous, ...opts.env }, { prepareQueues: !opts.dependencyDown }));
+  const config = loadApiConfig(await testEnv({ HOST: '127.0.0.1', PORT: '0', OTP_RESEND_SECONDS: '0', UPLOAD_DIR: uploadDir, ...OWN_SECRETS, ...generous, ...opts.env }, { prepareQueues: !opts.dependencyDown }));
   const lines: string[] = [];
   const destination = new Writable({ write: (chunk: Buffer, _enc, cb) => { lines.push(chunk.toString()); cb(); } });
   const logger = createLogger({ level: 'debug', name: 'api-test', destination });

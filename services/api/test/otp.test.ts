@@ -63,6 +63,7 @@ describe('POST /v1/auth/otp and /v1/auth/verify', () => {
     const email = uniqueEmail();
     const first = await api.signIn(email, 'Ada');
     expect(first.user).toMatchObject({ email, name: 'Ada' });
+    clock.advance(30_000);
     const again = await api.signIn(email.toUpperCase(), 'Other');
     expect(again.user.id).toBe(first.user.id);
     expect(again.user.name).toBe('Ada');
@@ -76,6 +77,39 @@ describe('POST /v1/auth/otp and /v1/auth/verify', () => {
     expect((await codeOf(email, '127.0.0.2')).mailed).toBe(true);
     clock.advance(30_000);
     expect((await codeOf(email)).mailed).toBe(true);
+  });
+
+  it('lets an honest resend within the delay use the code already in the inbox, on that code\'s attempts', async () => {
+    const email = uniqueEmail();
+    const mailed = await codeOf(email);
+    const resent = await codeOf(email);
+    expect(resent.mailed).toBe(false);
+    for (let i = 0; i < 4; i++) expect((await verify(resent.challengeId, wrong(mailed.code))).status).toBe(401);
+    expect((await challenge(mailed.challengeId)).attempts).toBe(4);
+    // The held-back challenge's own code was never mailed and never works.
+    expect((await verify(resent.challengeId, resent.code)).status).toBe(401);
+    const again = await codeOf(email);
+    expect((await verify(again.challengeId, mailed.code)).status).toBe(401); // attempts used up
+    clock.advance(30_000);
+    const next = await codeOf(email);
+    expect(next.mailed).toBe(true);
+    expect((await verify(next.challengeId, next.code)).status).toBe(200);
+  });
+
+  it('gives a held-back request from a client with no mailed code nothing to guess at', async () => {
+    const capped = await startApi({ clock, env: { OTP_MAX_PER_MAILBOX_HOUR: '1' } });
+    try {
+      const email = uniqueEmail();
+      expect((await capped.ask(email, { from: '127.0.0.9' })).status).toBe(202);
+      const held = await capped.ask(email, { from: '127.0.0.10' });
+      const code = await capped.codeFor(held.challengeId);
+      const row = await capped.app.deps.db.selectFrom('otp_challenges').select(['suppressed', 'stands_for']).where('id', '=', held.challengeId).executeTakeFirstOrThrow();
+      expect(row).toEqual({ suppressed: true, stands_for: null });
+      const res = await capped.request('POST', '/v1/auth/verify', { json: { challenge_id: held.challengeId, code }, from: '127.0.0.10' });
+      expect(res.status).toBe(401);
+    } finally {
+      await capped.close();
+    }
   });
 
   it('mails one code to a burst of concurrent requests from one client: the limits hold under races', async () => {
@@ -126,6 +160,7 @@ describe('POST /v1/auth/otp and /v1/auth/verify', () => {
     for (let round = 0; round < 2; round++) {
       const { challengeId, code } = await codeOf(email, '127.0.0.7');
       for (let i = 0; i < 5; i++) expect((await verify(challengeId, wrong(code), '127.0.0.7')).status).toBe(401);
+      clock.advance(31_000);
     }
     expect((await verify(stockpiled.challengeId, stockpiled.code, '127.0.0.6')).status).toBe(401);
     const fresh = await codeOf(email, '127.0.0.8');

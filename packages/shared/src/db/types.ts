@@ -37,6 +37,8 @@ export interface OtpChallengesTable {
   code_length: Generated<number>;
   /** Over a mailbox limit: answered like any other request, but never mailed. */
   suppressed: Generated<boolean>;
+  /** For a suppressed one: the same client's live mailed challenge whose code it accepts. */
+  stands_for: string | null;
   attempts: Generated<number>;
   created_at: CreatedAt;
   expires_at: Date;

@@ -63,9 +63,14 @@ const SHORT_CODE_OPEN = `(c.code_length = 10 or (
   select coalesce(sum(m.attempts), 0) from otp_challenges m where m.mailbox = c.mailbox and m.created_at > $2::timestamptz - interval '1 day'
 ) < $3)`;
 
-const challengeById = statement<{ code_hash: Buffer; attempts: number; expires_at: Date; consumed_at: Date | null; open: boolean }>(
+// The challenge a presented id stands for: itself when it was mailed, the same client's mailed
+// challenge when it was held back by a limit, none when there is no such challenge (a held-back
+// id never takes guesses of its own, so asking again buys no attempts).
+const challengeById = statement<{ id: string; code_hash: Buffer; attempts: number; expires_at: Date; consumed_at: Date | null; open: boolean }>(
   'otp-challenge-by-id',
-  `select c.code_hash, c.attempts, c.expires_at, c.consumed_at, ${SHORT_CODE_OPEN} as open from otp_challenges c where c.id = $1`,
+  `select c.id, c.code_hash, c.attempts, c.expires_at, c.consumed_at, ${SHORT_CODE_OPEN} as open
+   from otp_challenges p join otp_challenges c on c.id = case when p.suppressed then p.stands_for else p.id end
+   where p.id = $1 and not c.suppressed`,
 );
 
 // Every failure, whatever the challenge, runs this one statement: it counts an attempt when the
@@ -85,19 +90,19 @@ const recordFailure = statement('record-otp-failure', `
 const signIn = statement<User>('otp-sign-in', `
   with consumed as (
     update otp_challenges c set consumed_at = $2
-    where c.id = $1 and c.consumed_at is null and c.expires_at > $2 and c.attempts < $7 and ${SHORT_CODE_OPEN}
+    where c.id = $1 and not c.suppressed and c.consumed_at is null and c.expires_at > $2 and c.attempts < $7 and ${SHORT_CODE_OPEN}
     returning c.email, c.name
   ), signed_in as (
     insert into users (email, name) select email, name from consumed
     on conflict (email) do update set email = excluded.email
-    returning *
+    returning id, email, name, created_at, updated_at
   ), session as (
     insert into sessions (id, user_id, created_at, expires_at) select $4, id, $2, $5 from signed_in
     returning id
   ), refresh as (
     insert into refresh_tokens (session_id, token_hash, created_at) select id, $6, $2 from session
   )
-  select * from signed_in`);
+  select id, email, name, created_at, updated_at from signed_in`);
 
 // Hashing a throwaway value when there is no challenge keeps the unknown-challenge path about as slow as the others.
 const DECOY_ID = '00000000-0000-0000-0000-000000000000';
@@ -120,13 +125,15 @@ export async function signInWithCode(
 ): Promise<User | null> {
   const { now, maxAttempts, challengeId, shortCodeFailureBudget: budget } = args;
   const [challenge] = await challengeById.run(db, [challengeId, now, budget]);
-  const candidate = hashOtpCode(args.secret, challenge ? challengeId : DECOY_ID, args.code);
+  const candidate = hashOtpCode(args.secret, challenge?.id ?? DECOY_ID, args.code);
   const live = !!challenge && challenge.open && challenge.consumed_at === null && challenge.expires_at > now && challenge.attempts < maxAttempts;
   if (!live || !digestsEqual(candidate, challenge.code_hash)) {
-    await recordFailure.run(db, [challengeId, now, maxAttempts, args.clientKey]);
+    // On the challenge that takes the guesses; for a held-back id without one, on itself (it
+    // is never live, so only the failure is recorded).
+    await recordFailure.run(db, [challenge?.id ?? challengeId, now, maxAttempts, args.clientKey]);
     return null;
   }
   const { session } = args;
-  const [user] = await signIn.run(db, [challengeId, now, budget, session.id, session.expiresAt, session.refreshTokenHash, maxAttempts]);
+  const [user] = await signIn.run(db, [challenge.id, now, budget, session.id, session.expiresAt, session.refreshTokenHash, maxAttempts]);
   return user ?? null;
 }

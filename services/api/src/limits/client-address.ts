@@ -7,7 +7,9 @@ import { isIPv4, isIPv6 } from 'node:net';
  * dual-stack socket reports IPv4 peers) as the IPv4 address, so both spellings share one key.
  * Takes a plain address (socket.remoteAddress, req.ip); anything else comes back unchanged.
  */
-export function clientKey(address: string): string {
+export function clientKey(given: string): string {
+  // Some proxies forward `1.2.3.4:5678` or `[2001:db8::1]:5678`: the port is not part of the client.
+  const address = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(given)?.[1] ?? /^\[([^\]]+)\](?::\d{1,5})?$/.exec(given)?.[1] ?? given;
   if (isIPv4(address)) return address;
   const bare = address.replace(/%.*$/, ''); // a zone id (fe80::1%eth0) names our interface, not the client
   if (!isIPv6(bare)) return address;

@@ -10,7 +10,10 @@ import { sql, type Kysely } from 'kysely';
  *   hourly count apply per mailbox and client, so a stranger cannot spend the owner's budget; a
  *   higher hourly cap per mailbox across all clients bounds mail bombing from many addresses.
  * - A request over a mailbox limit still gets a challenge, marked `suppressed` and never mailed,
- *   so the answer (and the work behind it) is the same whatever the address's history.
+ *   so the answer (and the work behind it) is the same whatever the address's history. It
+ *   `stands_for` the same client's newest live mailed challenge of that mailbox, if any: an honest
+ *   resend within the delay gets a new id, and the code already in the inbox works with it (on
+ *   the mailed challenge's attempts). Without one it takes no code at all.
  * - `code_length` is 10 instead of 6 once the mailbox has had too many wrong guesses in a day.
  * - `auth_events` records every failed code, whatever the challenge: a wrong guess at a live
  *   challenge and a try at an unknown, used or expired one do the same writes, so their timing
@@ -30,6 +33,7 @@ declare
   v_failed integer;
   v_sent boolean;
   v_length integer;
+  v_stands_for uuid;
 begin
   -- Serialise requests for one mailbox so racing requests cannot both pass the limits. In READ
   -- COMMITTED each statement below takes a fresh snapshot, so it sees what the previous holder
@@ -49,10 +53,14 @@ begin
     or v_mailbox_hour >= p_max_per_mailbox_hour
   );
   v_length := case when v_failed >= p_long_codes_after_failures then 10 else 6 end;
-  insert into otp_challenges (id, email, mailbox, client_key, name, code_hash, code_length, suppressed, created_at, expires_at)
+  -- Looked up whether or not it is needed, so a held-back request costs what a mailed one does.
+  select id into v_stands_for from otp_challenges
+   where mailbox = p_mailbox and client_key = p_client_key and not suppressed and consumed_at is null and expires_at > p_now
+   order by created_at desc limit 1;
+  insert into otp_challenges (id, email, mailbox, client_key, name, code_hash, code_length, suppressed, stands_for, created_at, expires_at)
   values (p_id, p_email, p_mailbox, p_client_key, p_name,
           case when v_length = 10 then p_long_code_hash else p_short_code_hash end,
-          v_length, not v_sent, p_now, p_expires_at);
+          v_length, not v_sent, case when v_sent then null else v_stands_for end, p_now, p_expires_at);
   return query select v_sent, v_length;
 end
 $$`;
@@ -64,6 +72,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('client_key', 'text', (c) => c.notNull().defaultTo(''))
     .addColumn('code_length', 'smallint', (c) => c.notNull().defaultTo(6))
     .addColumn('suppressed', 'boolean', (c) => c.notNull().defaultTo(false))
+    .addColumn('stands_for', 'uuid')
     .execute();
   // Challenges live minutes and their history a day: the address as typed is close enough for
   // rows made before this migration.
@@ -87,5 +96,5 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop function if exists issue_otp_challenge(uuid, text, text, text, text, bytea, bytea, timestamptz, timestamptz, integer, integer, integer, integer)`.execute(db);
   await db.schema.dropIndex('otp_challenges_mailbox_created_idx').ifExists().execute();
   await db.schema.createIndex('otp_challenges_email_created_idx').on('otp_challenges').columns(['email', 'created_at']).execute();
-  await db.schema.alterTable('otp_challenges').dropColumn('mailbox').dropColumn('client_key').dropColumn('code_length').dropColumn('suppressed').execute();
+  await db.schema.alterTable('otp_challenges').dropColumn('mailbox').dropColumn('client_key').dropColumn('code_length').dropColumn('suppressed').dropColumn('stands_for').execute();
 }
