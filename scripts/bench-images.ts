@@ -7,6 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { makeImage } from '../packages/shared/src/testing/images.ts';
 import { normaliseImage } from '../services/scheduler/src/images.ts';
+import { percentile } from './bench/stats.ts';
 
 const INPUTS = 28;
 const PNG_EVERY = 7; // 24 JPEGs and 4 PNGs, spread out so every run meets the slow PNGs alike
@@ -23,10 +24,6 @@ interface Result {
   maxLoopDelay: number;
   p99LoopDelay: number;
   peakRssMb: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
 
 // A fixed number of lanes, each taking the next input when its previous one is done: the shape of

@@ -12,7 +12,10 @@ export interface Code {
   challengeId: string | undefined;
 }
 
-/** What /v1/auth/verify takes: the challenge's id when the API gave one, else the address. */
+/**
+ * What /v1/auth/verify takes: the challenge's id. The address instead only when the API gave no
+ * id, as before codes were bound to their requester, so the harness can measure older commits.
+ */
 export function verifyBody({ email, code, challengeId }: Code): string {
   return JSON.stringify(challengeId ? { challenge_id: challengeId, code } : { email, code });
 }

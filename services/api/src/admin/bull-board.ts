@@ -6,6 +6,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import { redactForOperators, type Producer, type QueueName } from '@cheershare/shared';
 import type { Deps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
+import { clientOf } from '../limits/rate-limit.ts';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -21,7 +22,8 @@ function requireOperator({ config, queues }: Pick<Deps, 'config' | 'queues'>): R
   const failures = queues.rateLimiter({ keyPrefix: 'admin-login-failures', points: 10, duration: 15 * 60, blockDuration: 15 * 60 });
   const challenge = { 'WWW-Authenticate': 'Basic realm="cheershare operators", charset="UTF-8"' };
   return async (req, _res, next) => {
-    const key = req.ip ?? 'unknown';
+    // By client (IPv6 by /64), as the sign-in limits count, so stepping through a /64 buys no guesses.
+    const key = clientOf(req);
     const blocked = await failures.get(key);
     if (blocked && blocked.consumedPoints >= 10) {
       throw new HttpError(429, 'too_many_attempts', 'Too many failed sign-ins to the operator board; try again later.', { 'Retry-After': String(Math.ceil(blocked.msBeforeNext / 1000)) });
