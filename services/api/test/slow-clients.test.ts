@@ -15,7 +15,8 @@ function trickle(port: number, head: string, body: Buffer, { chunks, everyMs, lo
   socket.on('error', () => {}); // the server may reset a socket it has closed while bytes are still coming
   let received = '';
   socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
-  const closed = once(socket, 'close').then(() => undefined);
+  // Not events.once: it rejects on the 'error' (a reset) that may come before 'close'.
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   socket.write(head);
   const size = Math.ceil(body.length / chunks);
   let sent = 0;

@@ -57,6 +57,10 @@ export async function discardChallenge(db: Db, challengeId: string): Promise<voi
   await db.deleteFrom('otp_challenges').where('id', '=', challengeId).execute();
 }
 
+// Stands in for a challenge that is not there: the decoy row of migration 0004, and the id the
+// code is hashed with, so every path does the same work.
+const DECOY_ID = '00000000-0000-0000-0000-000000000000';
+
 // A 6-digit code stops taking guesses once its mailbox has had too many wrong ones today, so
 // challenges asked for before the budget ran out cannot be used to go on guessing at 1 in 10^6.
 const SHORT_CODE_OPEN = `(c.code_length = 10 or (
@@ -66,11 +70,19 @@ const SHORT_CODE_OPEN = `(c.code_length = 10 or (
 // The challenge a presented id stands for: itself when it was mailed, the same client's mailed
 // challenge when it was held back by a limit, none when there is no such challenge (a held-back
 // id never takes guesses of its own, so asking again buys no attempts).
-const challengeById = statement<{ id: string; code_hash: Buffer; attempts: number; expires_at: Date; consumed_at: Date | null; open: boolean }>(
+// An unknown id reads the decoy challenge (migration 0004: never live) instead, so it costs the
+// database what a used one does and its speed cannot tell the two apart. A null id means a
+// held-back id with no mailed challenge behind it.
+const challengeById = statement<{ id: string | null; code_hash: Buffer; attempts: number; expires_at: Date; consumed_at: Date | null; open: boolean }>(
   'otp-challenge-by-id',
-  `select c.id, c.code_hash, c.attempts, c.expires_at, c.consumed_at, ${SHORT_CODE_OPEN} as open
-   from otp_challenges p join otp_challenges c on c.id = case when p.suppressed then p.stands_for else p.id end
-   where p.id = $1 and not c.suppressed`,
+  `select c.id, c.code_hash, c.attempts, c.expires_at, c.consumed_at, (coalesce(c.code_length, 6) = 10 or f.failures < $3) as open
+   from otp_challenges p
+   left join otp_challenges c on c.id = case when p.suppressed then p.stands_for else p.id end and not c.suppressed
+   cross join lateral (
+     select coalesce(sum(m.attempts), 0) as failures from otp_challenges m
+     where m.mailbox = coalesce(c.mailbox, p.mailbox) and m.created_at > $2::timestamptz - interval '1 day'
+   ) f
+   where p.id = coalesce((select id from otp_challenges where id = $1), '${DECOY_ID}')`,
 );
 
 // Every failure, whatever the challenge, runs this one statement: it counts an attempt when the
@@ -81,7 +93,7 @@ const recordFailure = statement('record-otp-failure', `
     update otp_challenges set attempts = attempts + 1
     where id = $1 and consumed_at is null and expires_at > $2 and attempts < $3
   )
-  insert into auth_events (at, kind, challenge_id, client_key) values ($2, 'code_failed', $1, $4)`);
+  insert into auth_events (at, kind, challenge_id, client_key) values ($2, 'code_failed', $5, $4)`);
 
 // The right code, in one statement: consume the challenge if it is still live (the row lock
 // makes a second, racing use find it consumed), find or create the user (do update, not do
@@ -104,8 +116,6 @@ const signIn = statement<User>('otp-sign-in', `
   )
   select id, email, name, created_at, updated_at from signed_in`);
 
-// Hashing a throwaway value when there is no challenge keeps the unknown-challenge path about as slow as the others.
-const DECOY_ID = '00000000-0000-0000-0000-000000000000';
 
 /**
  * Checks `code` against the challenge `challengeId`: only whoever asked for the code holds its
@@ -124,13 +134,14 @@ export async function signInWithCode(
   },
 ): Promise<User | null> {
   const { now, maxAttempts, challengeId, shortCodeFailureBudget: budget } = args;
-  const [challenge] = await challengeById.run(db, [challengeId, now, budget]);
+  const [row] = await challengeById.run(db, [challengeId, now, budget]);
+  const challenge = row?.id ? { ...row, id: row.id } : undefined;
   const candidate = hashOtpCode(args.secret, challenge?.id ?? DECOY_ID, args.code);
   const live = !!challenge && challenge.open && challenge.consumed_at === null && challenge.expires_at > now && challenge.attempts < maxAttempts;
   if (!live || !digestsEqual(candidate, challenge.code_hash)) {
-    // On the challenge that takes the guesses; for a held-back id without one, on itself (it
-    // is never live, so only the failure is recorded).
-    await recordFailure.run(db, [challenge?.id ?? challengeId, now, maxAttempts, args.clientKey]);
+    // Counted on the challenge that takes the guesses (the decoy for an unknown id, never live);
+    // for a held-back id without one, on itself (never live either). Recorded under the id given.
+    await recordFailure.run(db, [challenge?.id ?? challengeId, now, maxAttempts, args.clientKey, challengeId]);
     return null;
   }
   const { session } = args;

@@ -89,10 +89,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('client_key', 'text', (c) => c.notNull().defaultTo(''))
     .execute();
   await db.schema.createIndex('auth_events_at_idx').on('auth_events').column('at').execute();
+  // The decoy /verify reads and updates in place of an unknown challenge id, so that an unknown id
+  // costs the database what a used one does. Never live (consumed), in a mailbox no address maps
+  // to (''), and dated 'infinity' so cleanup (older than a day) never removes it.
+  await sql`insert into otp_challenges (id, email, mailbox, code_hash, created_at, expires_at, consumed_at)
+            values ('00000000-0000-0000-0000-000000000000', '', '', '\\x00', 'infinity', '-infinity', '-infinity')`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('auth_events').ifExists().execute();
+  await sql`delete from otp_challenges where id = '00000000-0000-0000-0000-000000000000'`.execute(db);
   await sql`drop function if exists issue_otp_challenge(uuid, text, text, text, text, bytea, bytea, timestamptz, timestamptz, integer, integer, integer, integer)`.execute(db);
   await db.schema.dropIndex('otp_challenges_mailbox_created_idx').ifExists().execute();
   await db.schema.createIndex('otp_challenges_email_created_idx').on('otp_challenges').columns(['email', 'created_at']).execute();
