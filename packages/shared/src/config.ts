@@ -94,8 +94,20 @@ const apiSchema = z.object({
   ADMIN_READ_ONLY: z.stringbool().default(false),
 });
 
+// The workers' queue locks: a job whose worker died is handed out again within lock + stalled
+// interval (25 s at these defaults). The lock is renewed every half lock by the worker's event loop,
+// which image decoding (on libvips threads) and SMTP do not block, so long jobs keep theirs.
+const worker = {
+  QUEUE_LOCK_MS: int(1_000, 600_000).default(15_000),
+  QUEUE_STALLED_INTERVAL_MS: int(500, 600_000).default(10_000),
+};
+
 const mailerSchema = z.object({
   ...common,
+  ...worker,
+  // A claimed delivery's lease, renewed while SMTP runs: how long a delivery left by a killed
+  // mailer blocks another run before it counts as an uncertain send.
+  DELIVERY_LEASE_MS: int(1_000, 600_000).default(20_000),
   METRICS_PORT: int(0, 65535).default(9101),
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).default('smtp://127.0.0.1:1025'),
   MAIL_FROM: z.string().min(3).refine((s) => !/[\r\n]/.test(s), 'must be a single line').default('cheershare <no-reply@cheershare.localhost>'),
@@ -109,6 +121,11 @@ const cron = z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern such a
 
 const schedulerSchema = z.object({
   ...common,
+  ...worker,
+  // A creative still 'processing' this long with no live job is rejected by cleanup.
+  CREATIVE_PROCESSING_MAX_AGE_MINUTES: int(1, 10_080).default(30),
+  // How often the scheduler writes its recurring jobs again (they come back after a queue-store wipe).
+  SCHEDULE_REASSERT_MS: int(1_000, 86_400_000).default(60_000),
   METRICS_PORT: int(0, 65535).default(9102),
   ...storage,
   CREATIVES_CONCURRENCY: int(1, 32).default(2),
@@ -268,6 +285,8 @@ export function loadMailerConfig(env: Env) {
     jobEncryptionKey: secrets.JOB_ENCRYPTION_KEY,
     smtp: { url: e.SMTP_URL, from: e.MAIL_FROM, timeoutMs: e.SMTP_TIMEOUT_MS, maxConnections: e.SMTP_MAX_CONNECTIONS },
     concurrency: e.MAILER_CONCURRENCY,
+    worker: { lockMs: e.QUEUE_LOCK_MS, stalledIntervalMs: e.QUEUE_STALLED_INTERVAL_MS },
+    deliveryLeaseMs: e.DELIVERY_LEASE_MS,
   };
 }
 
@@ -281,7 +300,9 @@ export function loadSchedulerConfig(env: Env) {
     timeZone: e.APP_TIMEZONE,
     images: { maxPixels: e.IMAGE_MAX_PIXELS, thumbnailSize: e.THUMBNAIL_SIZE },
     concurrency: e.CREATIVES_CONCURRENCY,
-    schedules: { digest: e.DIGEST_CRON, cleanup: e.CLEANUP_CRON },
+    worker: { lockMs: e.QUEUE_LOCK_MS, stalledIntervalMs: e.QUEUE_STALLED_INTERVAL_MS },
+    schedules: { digest: e.DIGEST_CRON, cleanup: e.CLEANUP_CRON, reassertMs: e.SCHEDULE_REASSERT_MS },
+    processingMaxAgeMinutes: e.CREATIVE_PROCESSING_MAX_AGE_MINUTES,
     retention: { sessionDays: e.SESSION_RETENTION_DAYS, authEventDays: e.AUTH_EVENT_RETENTION_DAYS },
   };
 }

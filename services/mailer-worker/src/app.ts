@@ -30,13 +30,15 @@ export function createMailerApp(config: MailerConfig, opts: { logger: Logger; cl
     transport: createSmtpTransport({ url: config.smtp.url, timeoutMs: config.smtp.timeoutMs, maxConnections: config.smtp.maxConnections }),
     metrics: {
       registry,
-      emails: counter(registry, 'cheershare_emails_total', 'Emails by kind and outcome: sent, retried, failed (permanently), skipped.', ['kind', 'outcome']),
+      emails: counter(registry, 'cheershare_emails_total', 'Emails by kind and outcome: sent, retried, failed (permanently), skipped, uncertain (the server may have it: sent again for codes, not for digests).', ['kind', 'outcome']),
     },
   };
   // Every series exists from the start, so rates and alerts work before the first event.
-  for (const kind of Object.keys(JOBS.email)) for (const outcome of ['sent', 'retried', 'failed', 'skipped']) deps.metrics.emails.inc({ kind, outcome }, 0);
+  for (const kind of Object.keys(JOBS.email)) for (const outcome of ['sent', 'retried', 'failed', 'skipped', 'uncertain']) deps.metrics.emails.inc({ kind, outcome }, 0);
   const queues = createQueueClient(config.queue, logger);
-  const worker = queues.worker(QUEUES.email, makeEmailProcessor(deps), { concurrency: config.concurrency });
+  const worker = queues.worker(QUEUES.email, makeEmailProcessor(deps), {
+    concurrency: config.concurrency, lockDuration: config.worker.lockMs, stalledInterval: config.worker.stalledIntervalMs,
+  });
   worker.on('completed', (job, result) => logger.info({ jobId: job.id, name: job.name, result }, 'email job done'));
   worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, error: err.message }, 'email job failed'));
   worker.on('error', (err) => logger.error({ err }, 'worker error'));
@@ -60,7 +62,7 @@ export function createMailerApp(config: MailerConfig, opts: { logger: Logger; cl
       return operator.port;
     },
     async stop() {
-      await worker.close();
+      await queues.stopWorker(worker);
       await operator?.close();
       await queues.close();
       deps.transport.close();

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import {
   createLogger, createQueueClient, emailJobOptions, loadMailerConfig,
-  type EmailDelivery, type MailerConfig, type Producer,
+  type EmailDelivery, type Logger, type MailerConfig, type Producer,
 } from '@cheershare/shared';
 import { startSmtpSink, testEnv, type SmtpSink } from '@cheershare/shared/testing';
 import { createMailerApp, type MailerApp } from '../src/app.ts';
@@ -20,10 +20,14 @@ export interface MailerHarness {
 }
 
 /** The real mailer worker against this run's PostgreSQL and queue store and an in-process SMTP server. */
-export async function startMailer(name: string): Promise<MailerHarness> {
+export async function startMailer(
+  name: string,
+  opts: { env?: (base: Record<string, string>) => Record<string, string>; logger?: Logger } = {},
+): Promise<MailerHarness> {
   const sink = await startSmtpSink();
-  const config = loadMailerConfig(await testEnv({ SMTP_URL: sink.url, EMAIL_BACKOFF_MS: '50', EMAIL_ATTEMPTS: '8' }));
-  const mailer = createMailerApp(config, { logger: createLogger({ level: 'silent', name }) });
+  const base = await testEnv({ SMTP_URL: sink.url, EMAIL_BACKOFF_MS: '50', EMAIL_ATTEMPTS: '8' });
+  const config = loadMailerConfig(opts.env ? { ...base, ...opts.env(base) } : base);
+  const mailer = createMailerApp(config, { logger: opts.logger ?? createLogger({ level: 'silent', name }) });
   const queues = createQueueClient(config.queue);
   const producer = queues.producer('email', emailJobOptions(config.email));
   const pause = () => new Promise((r) => setTimeout(r, 50));

@@ -5,6 +5,7 @@ import * as signIn from './migrations/0001-sign-in.ts';
 import * as creatives from './migrations/0002-creatives.ts';
 import * as oneStatementSignIn from './migrations/0003-one-statement-sign-in.ts';
 import * as requesterBoundCodes from './migrations/0004-requester-bound-codes.ts';
+import * as deliveryClaims from './migrations/0005-delivery-claims.ts';
 
 /** Every migration, in order. Listed explicitly so they load the same from sources, tests and bundles. */
 const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '0002-creatives': creatives,
   '0003-one-statement-sign-in': oneStatementSignIn,
   '0004-requester-bound-codes': requesterBoundCodes,
+  '0005-delivery-claims': deliveryClaims,
 };
 
 /** Applies pending migrations; a no-op when the schema is current, so it is safe to run twice. */

@@ -66,7 +66,11 @@ export interface RefreshTokensTable {
   rotated_at: Date | null;
 }
 
-export type DeliveryStatus = 'sending' | 'sent' | 'retrying' | 'failed' | 'skipped';
+/**
+ * `sending` is a claim held by a running mailer until `lease_until`; `uncertain` is final: the
+ * server may or may not have the message, and the kind is not sent again (see migration 0005).
+ */
+export type DeliveryStatus = 'sending' | 'sent' | 'retrying' | 'failed' | 'skipped' | 'uncertain';
 
 export interface EmailDeliveriesTable {
   job_id: string;
@@ -76,6 +80,9 @@ export interface EmailDeliveriesTable {
   attempts: Generated<number>;
   last_error: string | null;
   message_id: string | null;
+  lease_until: Date | null;
+  /** Sends whose outcome was not known (a lost connection after the session began, a run that died mid-send). */
+  uncertain_sends: Generated<number>;
   created_at: CreatedAt;
   updated_at: ColumnType<Date, Date | undefined, Date>;
 }

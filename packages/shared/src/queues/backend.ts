@@ -30,6 +30,8 @@ export function queueSchemaOf(prefix: string): string {
 
 
 const CONNECT_TIMEOUT_MS = 3_000;
+// How long a stopping worker waits for the queue store to answer before closing without it.
+const STOP_PING_MS = 500;
 
 
 export type Processor = (job: Job) => Promise<unknown>;
@@ -49,7 +51,13 @@ export interface QueueClient {
   readonly description: string;
   producer<Q extends QueueName>(name: Q, defaultJobOptions: DefaultJobOptions): Producer<Q>;
   /** A worker on `name`. It owns its connections; `close()` waits for active jobs to finish. */
-  worker(name: QueueName, processor: Processor, opts?: Pick<WorkerOptions, 'concurrency' | 'lockDuration' | 'stalledInterval' | 'autorun'>): Worker;
+  worker(name: QueueName, processor: Processor, opts?: Pick<WorkerOptions, 'concurrency' | 'lockDuration' | 'stalledInterval' | 'maxStalledCount' | 'autorun'>): Worker;
+  /**
+   * Stops a worker made here: no new jobs, then waits for the running ones. When the queue store
+   * does not answer, BullMQ's close would wait for it for ever; the worker is then closed at once
+   * and only its running processors are waited for (their jobs, unrecorded, run again later).
+   */
+  stopWorker(worker: Worker): Promise<void>;
   /**
    * A limiter of `points` per `duration` seconds per key, shared by every process on this store
    * (rate-limiter-flexible: RateLimiterRedis or RateLimiterPostgres). `keyPrefix` names the limit.
@@ -94,6 +102,7 @@ export function describeQueueSettings(settings: QueueSettings): string {
 /** Builds the queue client for `settings`: the only code that knows which backend is in use. */
 export function createQueueClient(settings: QueueSettings, logger?: Logger): QueueClient {
   const producers: { close(): Promise<void> }[] = [];
+  const running = new WeakMap<Worker, { running: number; idle: Set<() => void> }>();
   const backend = settings.kind === 'redis' ? redisBackend(settings, logger) : postgresBackend(settings, logger);
   return {
     settings,
@@ -103,7 +112,33 @@ export function createQueueClient(settings: QueueSettings, logger?: Logger): Que
       producers.push(p);
       return p;
     },
-    worker: (name, processor, opts) => backend.worker(name, processor, opts),
+    worker(name, processor, opts) {
+      const counter = { running: 0, idle: new Set<() => void>() };
+      const counted: Processor = async (job) => {
+        counter.running += 1;
+        try {
+          return await processor(job);
+        } finally {
+          counter.running -= 1;
+          if (counter.running === 0) for (const wake of counter.idle) wake();
+        }
+      };
+      const worker = backend.worker(name, counted, opts);
+      running.set(worker, counter);
+      return worker;
+    },
+    async stopWorker(worker) {
+      const reachable = await Promise.race([
+        backend.ping().then(() => true, () => false),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), STOP_PING_MS).unref()),
+      ]);
+      if (reachable) return worker.close();
+      logger?.warn({ queue: worker.name }, 'the queue store does not answer: stopping the worker without it');
+      await worker.close(true);
+      const counter = running.get(worker);
+      if (!counter || counter.running === 0) return;
+      await new Promise<void>((resolve) => counter.idle.add(resolve));
+    },
     rateLimiter: (opts) => backend.rateLimiter(opts),
     durabilityWarnings: () => backend.durabilityWarnings(),
     ping: () => backend.ping(),
@@ -161,6 +196,11 @@ function redisBackend(settings: Extract<QueueSettings, { kind: 'redis' }>, logge
   };
 }
 
+// Keepalive probes start after 5 s of silence (Node then probes every second, 10 times), so a
+// silently dead idle connection is found in seconds, not the kernel's two hours. A session idle
+// inside a transaction for 10 s (its client gone without a word) is ended by the server, releasing
+// the job rows it locked. No statement or query timeout: BullMQ's clean-ups may run long, and
+// producers already race their own deadline.
 function postgresPoolConfig(settings: Extract<QueueSettings, { kind: 'postgres' }>, max: number) {
   return {
     connectionString: settings.url,
@@ -168,6 +208,8 @@ function postgresPoolConfig(settings: Extract<QueueSettings, { kind: 'postgres' 
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
     keepAlive: true,
+    keepAliveInitialDelayMillis: 5_000,
+    idle_in_transaction_session_timeout: 10_000,
     application_name: 'cheershare-queues',
   };
 }

@@ -33,6 +33,30 @@ export function isPermanentSmtpFailure(err: unknown): boolean {
   return code === 'EENVELOPE' || code === 'EMESSAGE';
 }
 
+// Failures that leave no doubt the message was not taken: nothing was connected, or the server
+// never greeted us.
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+const BEFORE_SESSION = new Set(['CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'UPGRADE_TIMEOUT']);
+
+/**
+ * True when the server may have the message although the send failed: the connection was lost
+ * or went silent after the SMTP session began, without a reply. nodemailer does not say at which
+ * command that happened (every such error reads `command: 'CONN'`), so a loss anywhere in the
+ * session counts, including one after DATA, when the server may already have queued the message.
+ * A reply (4xx, 5xx) and a failure to connect at all are certain.
+ */
+export function isUncertainSmtpFailure(err: unknown): boolean {
+  const { responseCode, code, originalCode, timeoutType, message } = (err ?? {}) as {
+    responseCode?: number; code?: string; originalCode?: string; timeoutType?: string; message?: string;
+  };
+  if (typeof responseCode === 'number') return false;
+  if (code === 'ETIMEDOUT') return timeoutType === 'SOCKET_TIMEOUT';
+  if (code !== 'ECONNECTION' && code !== 'ESOCKET') return false;
+  if (originalCode && NOT_CONNECTED.has(originalCode)) return false;
+  if (timeoutType && BEFORE_SESSION.has(timeoutType)) return false;
+  return !/^connect /i.test(message ?? '');
+}
+
 /** A one-line description for the delivery record and logs. */
 export function describeSmtpFailure(err: unknown): string {
   const { responseCode, code, message } = (err ?? {}) as { responseCode?: number; code?: string; message?: string };

@@ -15,7 +15,7 @@ export function processCreativeLiveEmail(deps: Deps) {
   const { db } = deps;
   return async (job: Job, data: CreativeLiveJob): Promise<Outcome> => {
     const jobId = jobIds.creativeLive(data.userId, data.day);
-    return deliverOnce(deps, job, { jobId, kind: 'creative-live' }, async (): Promise<Plan> => {
+    return deliverOnce(deps, job, { jobId, kind: 'creative-live', uncertain: 'once' }, async (): Promise<Plan> => {
       const user = await db.selectFrom('users').select('email').where('id', '=', data.userId).executeTakeFirst();
       if (!user) return { recipient: '', skip: 'user no longer exists' };
       const live = await db.selectFrom('creatives').select('filename')

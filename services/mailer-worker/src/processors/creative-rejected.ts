@@ -11,7 +11,7 @@ export function processCreativeRejectedEmail(deps: Deps) {
   const { db } = deps;
   return async (job: Job, data: CreativeRejectedJob): Promise<Outcome> => {
     const jobId = jobIds.creativeRejected(data.creativeId);
-    return deliverOnce(deps, job, { jobId, kind: 'creative-rejected' }, async (): Promise<Plan> => {
+    return deliverOnce(deps, job, { jobId, kind: 'creative-rejected', uncertain: 'once' }, async (): Promise<Plan> => {
       const creative = await db.selectFrom('creatives')
         .innerJoin('users', 'users.id', 'creatives.owner_id')
         .select(['users.email', 'creatives.status', 'creatives.deleted_at', 'creatives.scheduled_on', 'creatives.filename', 'creatives.rejection_reason'])

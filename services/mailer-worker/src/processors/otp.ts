@@ -26,7 +26,7 @@ export function processOtpEmail(deps: Deps) {
   const { db, config, clock } = deps;
   return async (job: Job, data: OtpJob): Promise<Outcome> => {
     const jobId = job.id ?? `otp-${data.challengeId}`;
-    return deliverOnce(deps, job, { jobId, kind: 'otp' }, async (): Promise<Plan> => {
+    return deliverOnce(deps, job, { jobId, kind: 'otp', uncertain: 'resend' }, async (): Promise<Plan> => {
       const [challenge] = await challengeOf.run(db, [data.challengeId]);
       if (!challenge) return { recipient: '', skip: 'challenge no longer exists' };
       const recipient = challenge.email;
