@@ -1,12 +1,13 @@
 import type { Worker } from 'bullmq';
 import {
   counter, createDatabase, createLocalStorage, createQueueClient, createRegistry, creativeJobOptions, emailJobOptions, instrumentWorker,
-  maintenanceJobOptions, probe, QUEUES, registerQueueDepth, startOperatorServer, systemClock, withDeadline,
+  JOBS, maintenanceJobOptions, probe, QUEUES, registerQueueDepth, startOperatorServer, systemClock, withDeadline,
   type Clock, type Logger, type OperatorServer, type Producer, type QueueClient, type SchedulerConfig,
 } from '@cheershare/shared';
 import { sql } from 'kysely';
 import type { Deps } from './deps.ts';
 import { makeCreativesProcessor, makeMaintenanceProcessor } from './processors/index.ts';
+import { rejectUnprocessed } from './processors/process-creative.ts';
 import { upsertSchedules } from './schedules.ts';
 import { REJECTION_KINDS, restrictDecoders } from './images.ts';
 
@@ -33,21 +34,37 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
     db: createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-scheduler' }),
     storage: createLocalStorage(config.storage.dir),
     emailQueue: queues.producer(QUEUES.email, emailJobOptions(config.email)),
+    creativesQueue: queues.producer(QUEUES.creatives, creativeJobOptions()),
     metrics: {
       registry,
       images: counter(registry, 'cheershare_images_total', 'Uploaded images processed: ready, or rejected with a reason.', ['outcome', 'reason']),
     },
   };
   const maintenanceQueue = queues.producer(QUEUES.maintenance, maintenanceJobOptions());
+  const locks = { lockDuration: config.worker.lockMs, stalledInterval: config.worker.stalledIntervalMs };
   const workers = [
-    queues.worker(QUEUES.creatives, makeCreativesProcessor(deps), { concurrency: config.concurrency }),
-    queues.worker(QUEUES.maintenance, makeMaintenanceProcessor(deps), { concurrency: 1 }),
+    queues.worker(QUEUES.creatives, makeCreativesProcessor(deps), { concurrency: config.concurrency, ...locks }),
+    queues.worker(QUEUES.maintenance, makeMaintenanceProcessor(deps), { concurrency: 1, ...locks }),
   ];
-  registerQueueDepth(registry, [queues.producer(QUEUES.creatives, creativeJobOptions()), maintenanceQueue]);
+  registerQueueDepth(registry, [deps.creativesQueue, maintenanceQueue]);
+  // A creative job can fail for good without its processor deciding: BullMQ fails a job that
+  // stalled more than once (a worker killed twice on one image) without running it again.
+  const settleIfFailed = (jobId: string | undefined) => {
+    if (!jobId) return;
+    void (async () => {
+      const job = await deps.creativesQueue.getJob(jobId);
+      if (!job || (await job.getState()) !== 'failed') return;
+      const parsed = JOBS.creatives.process.safeParse(job.data);
+      if (parsed.success) await rejectUnprocessed(deps, parsed.data.creativeId);
+    })().catch((err: unknown) => logger.warn({ err, jobId }, 'could not settle a failed creative job (cleanup will)'));
+  };
+  workers[0]?.on('stalled', (jobId) => settleIfFailed(jobId));
+  workers[0]?.on('failed', (job) => settleIfFailed(job?.id));
   // Every series exists from the start, so rates and alerts work before the first event.
   deps.metrics.images.inc({ outcome: 'ready', reason: '' }, 0);
   for (const reason of REJECTION_KINDS) deps.metrics.images.inc({ outcome: 'rejected', reason }, 0);
   let operator: OperatorServer | undefined;
+  let reassert: NodeJS.Timeout | undefined;
   const readiness = async () => {
     const [database, queue] = await Promise.all([probe(() => sql`select 1`.execute(deps.db)), probe(() => queues.ping())]);
     return { database, queue, consuming: workers.every((w) => w.isRunning() && !w.closing) };
@@ -65,12 +82,19 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
     queues,
     async start() {
       await upsertSchedules(maintenanceQueue, config);
+      // Written again periodically, so recurring jobs come back after the queue store lost them
+      // (a Redis without persistence restarted, a flush) without restarting this service.
+      reassert = setInterval(() => {
+        upsertSchedules(maintenanceQueue, config).catch((err: unknown) => logger.warn({ error: (err as Error).message }, 'could not re-assert the recurring jobs (retrying)'));
+      }, config.schedules.reassertMs);
+      reassert.unref();
       await withDeadline(Promise.all(workers.map((w) => w.waitUntilReady())), 15_000, `the queue store did not answer within 15 s (${queues.description})`);
       operator = await startOperatorServer({ ...config.operator, registry, readiness });
       return operator.port;
     },
     async stop() {
-      await Promise.all(workers.map((w) => w.close()));
+      clearInterval(reassert);
+      await Promise.all(workers.map((w) => queues.stopWorker(w)));
       await operator?.close();
       await queues.close();
       await deps.db.destroy();

@@ -8,5 +8,7 @@ export interface Deps {
   db: Db;
   storage: Storage;
   emailQueue: Producer<'email'>;
+  /** Read by cleanup: is a creative still processing backed by a live job? */
+  creativesQueue: Producer<'creatives'>;
   metrics: { registry: Registry; images: Counter };
 }

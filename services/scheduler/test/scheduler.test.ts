@@ -22,7 +22,7 @@ describe('scheduler', () => {
     // Cleanup deletes across the whole database: give it one nobody else is using.
     database = await ownDatabase();
     // Recurring jobs far in the future: these tests run them by hand.
-    config = loadSchedulerConfig(await testEnv({ DATABASE_URL: database.url, UPLOAD_DIR: uploadDir, DIGEST_CRON: '0 9 1 1 *', CLEANUP_CRON: '0 3 1 1 *', APP_TIMEZONE: 'Europe/Paris' }));
+    config = loadSchedulerConfig(await testEnv({ DATABASE_URL: database.url, UPLOAD_DIR: uploadDir, DIGEST_CRON: '0 9 1 1 *', CLEANUP_CRON: '0 3 1 1 *', APP_TIMEZONE: 'Europe/Paris', SCHEDULE_REASSERT_MS: '1000' }));
     app = createSchedulerApp(config, { logger: createLogger({ level: 'silent', name: 'scheduler-test' }) });
     await app.start();
   });
@@ -214,5 +214,39 @@ describe('scheduler', () => {
     expect(await storage().stat(creativeKeys.image(gone))).toBeNull();
     expect(await storage().stat(orphan)).toBeNull();
     expect(await storage().stat(creativeKeys.upload(kept))).not.toBeNull();
+  });
+
+  it('writes its recurring jobs again on its own after the queue store lost them', async () => {
+    for (const id of Object.values(SCHEDULER_IDS)) await app.maintenanceQueue.queue.removeJobScheduler(id);
+    expect(await app.maintenanceQueue.schedulerIds()).toEqual([]);
+    // SCHEDULE_REASSERT_MS is 1 s here: back without a restart.
+    await expect.poll(async () => (await app.maintenanceQueue.schedulerIds()).sort(), { timeout: 10_000, interval: 100 })
+      .toEqual([SCHEDULER_IDS.cleanup, SCHEDULER_IDS.dailyDigest].sort());
+  });
+
+  it('cleanup rejects a creative stuck in processing with no live job, tells its owner, and leaves one whose job is still due', async () => {
+    const old = new Date(Date.now() - (config.processingMaxAgeMinutes + 5) * 60_000);
+    const stuck = await uploaded(await makeImage('png', { width: 8, height: 8 }), { enqueue: false });
+    const due = await uploaded(await makeImage('png', { width: 8, height: 8 }), { enqueue: false });
+    const recent = await uploaded(await makeImage('png', { width: 8, height: 8 }), { enqueue: false });
+    await db().updateTable('creatives').set({ created_at: old }).where('id', 'in', [stuck, due]).execute();
+    // A job still waiting for its time (a retry's backoff, say) will decide its creative itself.
+    const queues = createQueueClient(config.queue);
+    const creatives = queues.producer('creatives', creativeJobOptions());
+    await creatives.queue.add('process', { creativeId: due }, { jobId: jobIds.processCreative(due), delay: 3_600_000 });
+    try {
+      const result = await makeMaintenanceProcessor(app.deps)(fakeJob('cleanup', {}));
+      expect(result).toMatchObject({ stuckCreatives: 1 });
+      const rows = await db().selectFrom('creatives').select(['id', 'status', 'rejection_reason', 'upload_key']).where('id', 'in', [stuck, due, recent]).execute();
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      expect(byId.get(stuck)).toMatchObject({ status: 'rejected', rejection_reason: 'We could not process this image; please upload it again.', upload_key: null });
+      expect(byId.get(due)?.status).toBe('processing');
+      expect(byId.get(recent)?.status).toBe('processing');
+      expect(await storage().stat(creativeKeys.upload(stuck))).toBeNull();
+      expect(await app.deps.emailQueue.getJob(jobIds.creativeRejected(stuck))).toBeDefined();
+    } finally {
+      await (await creatives.getJob(jobIds.processCreative(due)))?.remove();
+      await queues.close();
+    }
   });
 });

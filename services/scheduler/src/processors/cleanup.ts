@@ -1,9 +1,12 @@
 import type { Job } from 'bullmq';
-import { creativeKeys, type JobData } from '@cheershare/shared';
+import { creativeKeys, jobIds, type JobData } from '@cheershare/shared';
 import type { Deps } from '../deps.ts';
+import { rejectUnprocessed } from './process-creative.ts';
 
 const HOUR = 3600_000;
 const BATCH = 500;
+// A job in one of these states will still decide its creative.
+const LIVE_JOB_STATES = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
 
 /** The creative id a storage key belongs to, if it is one of ours. */
 function creativeIdOfKey(key: string): string | undefined {
@@ -12,11 +15,12 @@ function creativeIdOfKey(key: string): string | undefined {
 
 /**
  * Periodic cleanup: codes older than a day, sessions expired or revoked past the retention, sign-in
- * events past theirs, files and rows
+ * events past theirs, creatives stuck in processing, files and rows
  * of deleted creatives, files nothing refers to, and partial writes of aborted uploads. Everything
  * is keyed on age, so it is safe to run at any time and more than once.
  */
-export function runCleanup({ db, storage, config, clock, logger }: Deps) {
+export function runCleanup(deps: Deps) {
+  const { db, storage, config, clock, logger, creativesQueue } = deps;
   return async (_job: Job, _data: JobData<'maintenance', 'cleanup'>) => {
     const now = clock.now();
     const hourAgo = new Date(now.getTime() - HOUR);
@@ -28,6 +32,19 @@ export function runCleanup({ db, storage, config, clock, logger }: Deps) {
     const sessions = await db.deleteFrom('sessions')
       .where((eb) => eb.or([eb('expires_at', '<', retention), eb('revoked_at', '<', retention)])).executeTakeFirst();
     const events = await db.deleteFrom('auth_events').where('at', '<', new Date(now.getTime() - config.retention.authEventDays * 24 * HOUR)).executeTakeFirst();
+
+    // Creatives still processing long after upload with no live job behind them (its job failed
+    // for good, or was lost with the queue store): rejected, and their owners told.
+    let stuckCreatives = 0;
+    const stuckBefore = new Date(now.getTime() - config.processingMaxAgeMinutes * 60_000);
+    const stuck = await db.selectFrom('creatives').select('id')
+      .where('status', '=', 'processing').where('deleted_at', 'is', null).where('created_at', '<', stuckBefore)
+      .orderBy('created_at').limit(BATCH).execute();
+    for (const { id } of stuck) {
+      const job = await creativesQueue.getJob(jobIds.processCreative(id));
+      if (job && LIVE_JOB_STATES.has(await job.getState())) continue;
+      if ((await rejectUnprocessed(deps, id)).status === 'rejected') stuckCreatives += 1;
+    }
 
     let deletedCreatives = 0;
     for (;;) {
@@ -56,7 +73,7 @@ export function runCleanup({ db, storage, config, clock, logger }: Deps) {
     const incomplete = await storage.sweepIncomplete(hourAgo);
 
     const result = {
-      codes: Number(codes.numDeletedRows), sessions: Number(sessions.numDeletedRows), authEvents: Number(events.numDeletedRows), deletedCreatives, orphanFiles: orphans, incompleteUploads: incomplete,
+      codes: Number(codes.numDeletedRows), sessions: Number(sessions.numDeletedRows), authEvents: Number(events.numDeletedRows), stuckCreatives, deletedCreatives, orphanFiles: orphans, incompleteUploads: incomplete,
     };
     logger.info(result, 'cleanup done');
     return result;
