@@ -4,6 +4,7 @@ import { utimes, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { creativeJobOptions, creativeKeys, createLogger, createQueueClient, jobIds, loadSchedulerConfig, SCHEDULER_IDS, type SchedulerConfig } from '@cheershare/shared';
@@ -229,7 +230,7 @@ describe('scheduler', () => {
     const stuck = await uploaded(await makeImage('png', { width: 8, height: 8 }), { enqueue: false });
     const due = await uploaded(await makeImage('png', { width: 8, height: 8 }), { enqueue: false });
     const recent = await uploaded(await makeImage('png', { width: 8, height: 8 }), { enqueue: false });
-    await db().updateTable('creatives').set({ created_at: old }).where('id', 'in', [stuck, due]).execute();
+    await sql`update creatives set created_at = ${old} where id in (${stuck}, ${due})`.execute(db());
     // A job still waiting for its time (a retry's backoff, say) will decide its creative itself.
     const queues = createQueueClient(config.queue);
     const creatives = queues.producer('creatives', creativeJobOptions());

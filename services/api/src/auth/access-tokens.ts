@@ -27,10 +27,11 @@ export function signAccessToken(ring: KeyRing, settings: AccessTokenSettings, cl
 
 /** The claims of a token whose signature, issuer, audience and expiry check out, or null. */
 function verifySignature(ring: KeyRing, settings: AccessTokenSettings, token: string, now: Date): VerifiedClaims | null {
-  const kid = jwt.decode(token, { complete: true })?.header.kid;
-  const key = kid === undefined ? undefined : ring.verifiers.get(kid);
-  if (kid === undefined || !key) return null;
   try {
+    // Inside the try: decoding a header that says typ JWT parses the payload, which may not be JSON.
+    const kid = jwt.decode(token, { complete: true })?.header.kid;
+    const key = kid === undefined ? undefined : ring.verifiers.get(kid);
+    if (kid === undefined || !key) return null;
     const payload = jwt.verify(token, key, {
       algorithms: ['ES256'],
       issuer: settings.issuer,
