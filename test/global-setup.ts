@@ -10,7 +10,7 @@ export default async function setup(project: TestProject) {
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const dbName = `cheershare_test_${runId}`;
   const databaseUrl = await createTestDatabase(services.postgresUrl, dbName);
-  const db = createDatabase({ url: databaseUrl, poolMax: 1 });
+  const db = createDatabase({ url: databaseUrl, poolMax: 1, timeouts: { statementMs: 0, queryMs: 0 } });
   try {
     await migrateToLatest(db);
   } finally {

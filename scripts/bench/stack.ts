@@ -82,7 +82,7 @@ export async function prepareBackend(children: Children, o: StackOptions): Promi
   drops.push(() => Promise.resolve(rmSync(uploadDir, { recursive: true, force: true })));
   const drop = async () => void (await Promise.allSettled(drops.reverse().map((d) => d())));
   try {
-    const db = createDatabase({ url: databaseUrl, poolMax: 1 });
+    const db = createDatabase({ url: databaseUrl, poolMax: 1, timeouts: { statementMs: 0, queryMs: 0 } });
     try {
       await migrateToLatest(db);
     } finally {

@@ -31,7 +31,10 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
   const deps: Deps = {
     config, logger,
     clock: opts.clock ?? systemClock,
-    db: createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-scheduler' }),
+    // Background work: cleanup's deletes may take longer than a request's 2 s; nobody waits on them.
+    db: createDatabase({
+      url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-scheduler', timeouts: { statementMs: 60_000, queryMs: 65_000 },
+    }),
     storage: createLocalStorage(config.storage.dir),
     emailQueue: queues.producer(QUEUES.email, emailJobOptions(config.email)),
     creativesQueue: queues.producer(QUEUES.creatives, creativeJobOptions()),

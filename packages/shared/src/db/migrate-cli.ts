@@ -30,7 +30,8 @@ async function ensureDatabaseWhenUp(url: string): Promise<boolean> {
 
 try {
   if (await ensureDatabaseWhenUp(config.database.url)) logger.info('created database');
-  const db = createDatabase({ url: config.database.url, poolMax: 1, applicationName: 'cheershare-migrate' });
+  // A migration may rewrite a large table: no statement deadline here.
+  const db = createDatabase({ url: config.database.url, poolMax: 1, applicationName: 'cheershare-migrate', timeouts: { statementMs: 0, queryMs: 0 } });
   try {
     const { results = [] } = await migrateToLatest(db);
     for (const r of results) logger.info({ migration: r.migrationName, status: r.status }, 'migration');

@@ -61,7 +61,7 @@ export async function ownDatabase(): Promise<{ url: string; drop: () => Promise<
   const name = `${admin.pathname.slice(1)}_${randomBytes(4).toString('hex')}`;
   admin.pathname = '/postgres';
   const url = await createTestDatabase(admin.toString(), name);
-  const db = createDatabase({ url, poolMax: 1 });
+  const db = createDatabase({ url, poolMax: 1, timeouts: { statementMs: 0, queryMs: 0 } });
   try {
     await migrateToLatest(db);
   } finally {

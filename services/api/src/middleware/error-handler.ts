@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
-import { QueueUnavailableError, type Logger } from '@cheershare/shared';
+import { isDatabaseUnavailable, QueueUnavailableError, type Logger } from '@cheershare/shared';
 import { HttpError } from '../errors.ts';
 
 // Errors from body-parser carry a `type`; each maps to a client error, never a 500.
@@ -31,11 +31,12 @@ const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 
 /** Infrastructure that is down or overloaded is a 503 the client may retry, not a bug. */
 function isUnavailable(err: unknown): boolean {
-  if (err instanceof QueueUnavailableError) return true;
+  if (err instanceof QueueUnavailableError || isDatabaseUnavailable(err)) return true;
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
-  if (/timeout exceeded when trying to connect|Connection terminated|connection is closed/i.test(err.message)) return true;
+  // PostgreSQL's own messages are known to isDatabaseUnavailable; this one is ioredis's.
+  if (/connection is closed/i.test(err.message)) return true;
   return err instanceof AggregateError && err.errors.some(isUnavailable);
 }
 
@@ -64,6 +65,12 @@ export function errorHandler({ logger }: { logger: Logger }): ErrorRequestHandle
     const bodyError = typeof bodyType === 'string' ? BODY_ERRORS[bodyType] : undefined;
     if (bodyError) {
       send(res, ...bodyError);
+      return;
+    }
+    // A body whose Content-Encoding does not decode: body-parser passes zlib's error on as a 400
+    // without a type (Z_DATA_ERROR, Z_BUF_ERROR, brotli's and zstd's codes).
+    if ((err as { status?: unknown }).status === 400 && /^(Z_|ERR__ERROR_|ZSTD_error_)/.test(String((err as { code?: unknown }).code))) {
+      send(res, 400, 'invalid_encoding', 'The request body could not be decoded with its Content-Encoding.');
       return;
     }
     const multerCode = (err as { name?: unknown; code?: unknown }).name === 'MulterError' ? String((err as { code?: unknown }).code) : undefined;
