@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startService, uniqueEmail } from '@cheershare/shared/testing';
+import { send, slowPost } from './http-client.ts';
 import { API_ENTRY, startStack, type Stack } from './stack.ts';
 
 describe('graceful shutdown of the real processes', () => {
@@ -26,37 +27,25 @@ describe('graceful shutdown of the real processes', () => {
   it('api: SIGTERM finishes in-flight requests, refuses new connections, exits 0', async () => {
     stack = await startStack();
     // Hold a request in flight: a slow mail does not slow the API, so use a slow body instead.
-    const url = new URL('/v1/auth/otp', stack.base);
-    const { request } = await import('node:http');
-    const inflight = new Promise<number>((resolve, reject) => {
-      const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on('error', reject);
-      req.write('{"email":');
-      setTimeout(() => req.end(JSON.stringify(uniqueEmail()) + '}'), 700);
-    });
-    await new Promise((r) => setTimeout(r, 200));
+    const slow = await slowPost(stack.base, '/v1/auth/otp', '{"email":');
     const exit = stack.api.stop('SIGTERM');
-    expect(await inflight).toBe(202);
+    // The rest of the body arrives only once the listener is closed.
+    await stack.api.waitForLog((l) => l.msg === 'stopped accepting connections');
+    expect((await send(stack.base, '/healthz', { agent: false })).error).toBe('ECONNREFUSED');
+    expect(await slow.finish(`${JSON.stringify(uniqueEmail())}}`)).toMatchObject({ status: 202 });
     expect(await exit).toBe(0);
     await expect(fetch(`${stack.base}/healthz`)).rejects.toThrow();
   });
 
   it('api: a second signal forces a non-zero exit', async () => {
     stack = await startStack({ SHUTDOWN_GRACE_MS: '30000' });
-    const { request } = await import('node:http');
     // An unfinished request keeps the drain waiting.
-    const req = request(new URL('/v1/auth/otp', stack.base), { method: 'POST', headers: { 'content-type': 'application/json' } });
-    req.on('error', () => {});
-    req.write('{');
-    await new Promise((r) => setTimeout(r, 200));
+    const slow = await slowPost(stack.base, '/v1/auth/otp', '{');
     stack.api.child.kill('SIGTERM');
     await stack.api.waitForLog((l) => l.msg === 'draining');
     stack.api.child.kill('SIGINT');
     expect(await stack.api.exited).toBe(1);
-    req.destroy();
+    slow.destroy();
   });
 
   it('api: drains and exits 0 on SIGTERM even when whoever read its output is gone', async () => {

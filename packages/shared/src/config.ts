@@ -64,6 +64,9 @@ const apiSchema = z.object({
   BODY_TIMEOUT_MS: int(100, 600_000).default(10_000),
   UPLOAD_TIMEOUT_MS: int(100, 3_600_000).default(300_000),
   MAX_CONNECTIONS_PER_CLIENT: int(0, 100_000).default(64),
+  // After SIGTERM the API keeps serving this long while /readyz answers 503, so load balancers stop
+  // sending before it stops accepting. Unset: 5000 with NODE_ENV=production, otherwise 0.
+  SHUTDOWN_DELAY_MS: int(0, 600_000).optional(),
   OTP_MAX_ATTEMPTS: int(1, 20).default(5),
   OTP_RESEND_SECONDS: int(0, 3600).default(30),
   // Per mailbox and client (the resend delay too): a stranger's requests do not spend the owner's.
@@ -234,6 +237,16 @@ function checkAdminCredentials(e: { NODE_ENV: string; ADMIN_USER?: string | unde
   if (problems.length) throw new ConfigError(`invalid environment:\n${problems.join('\n')}`);
 }
 
+/** The API's pause before it stops accepting counts against the grace period, which must leave time to finish requests. */
+function shutdownDelayOf(e: { NODE_ENV: string; SHUTDOWN_DELAY_MS?: number | undefined; SHUTDOWN_GRACE_MS: number }): number {
+  const delay = e.SHUTDOWN_DELAY_MS ?? (e.NODE_ENV === 'production' ? 5_000 : 0);
+  if (delay > 0 && delay >= e.SHUTDOWN_GRACE_MS) {
+    const given = e.SHUTDOWN_DELAY_MS === undefined ? `${delay}, the production default` : String(delay);
+    throw new ConfigError(`invalid environment:\n  SHUTDOWN_DELAY_MS: must be less than SHUTDOWN_GRACE_MS (${e.SHUTDOWN_GRACE_MS}), which bounds the delay and the drain after it (got ${given}): lower it or raise SHUTDOWN_GRACE_MS`);
+  }
+  return delay;
+}
+
 /** Configuration of services/api, parsed once from the environment. */
 export function loadApiConfig(env: Env) {
   requireInProduction(env, ['DATABASE_URL', 'UPLOAD_DIR']);
@@ -246,6 +259,7 @@ export function loadApiConfig(env: Env) {
   }, { HOST: e.HOST, METRICS_HOST: e.METRICS_HOST }, e.TRUST_PROXY);
   return {
     ...commonSections(e),
+    shutdownDelayMs: shutdownDelayOf(e),
     jobEncryptionKey: secrets.JOB_ENCRYPTION_KEY,
     http: {
       host: e.HOST, port: e.PORT, trustProxy: e.TRUST_PROXY,

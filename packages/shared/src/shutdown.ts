@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 
 export interface ShutdownStep {
   name: string;
-  run: () => Promise<unknown>;
+  /** Gets what began the drain (`SIGTERM`, `SIGINT`, `runner exited`): a step may act on it. */
+  run: (reason: string) => Promise<unknown>;
 }
 
 export interface Shutdown {
@@ -32,7 +33,7 @@ export function createShutdown(opts: { logger: Logger; graceMs: number; exit: (c
     let failed = false;
     for (const step of steps) {
       try {
-        await step.run();
+        await step.run(reason);
         logger.debug({ step: step.name }, 'shutdown step done');
       } catch (err) {
         failed = true;

@@ -1,5 +1,7 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer, STATUS_CODES, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createDatabase, createLocalStorage, createQueueClient, creativeJobOptions, emailJobOptions, maintenanceJobOptions, QUEUES, startOperatorServer, systemClock,
   type OperatorServer,
@@ -17,12 +19,40 @@ import { capConnectionsPerClient, trustedProxies } from './limits/connection-cap
 // Every route: the request line and headers are small and come at once from any honest client.
 const HEADERS_TIMEOUT_MS = 10_000;
 
+/**
+ * Requests Node refuses before Express sees them (malformed HTTP, smuggling attempts, oversized
+ * headers, the backstop request timeout) get the one error shape too, not a bare status line.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] = err.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'headers_too_large', 'The request headers are too large.']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'request_timeout', 'The request took too long to arrive.']
+      : [400, 'bad_request', 'The request is not valid HTTP.'];
+  const body = JSON.stringify({ error: { code, message } });
+  // As Node's own handler does: the parser has stopped reading, so answer and close at once.
+  if (socket.bytesWritten === 0) {
+    socket.write([
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, 'Content-Type: application/json; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`,
+      `X-Request-Id: ${randomUUID()}`, 'X-Content-Type-Options: nosniff', 'Cache-Control: no-store', 'Connection: close', '', body,
+    ].join('\r\n'));
+  }
+  socket.destroy();
+}
+
 export interface ApiApp {
   deps: Deps;
   /** Listens on config.http and the operator port; resolves with the bound ports. */
   start(): Promise<{ port: number; operatorPort: number }>;
-  /** Stops accepting, lets in-flight requests finish, then closes the queues and the pool. */
-  stop(): Promise<void>;
+  /**
+   * Keeps serving for `delayMs` (readiness already answers 503), then stops accepting, lets
+   * in-flight requests finish, and closes the queues and the pool.
+   */
+  stop(opts?: { delayMs?: number }): Promise<void>;
   /** The HTTP server once started (tests read its limits). */
   readonly server: Server | undefined;
 }
@@ -75,6 +105,7 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
         // Node checks both deadlines only this often (default 30 s), stretching the headers' 10 s to 40.
         connectionsCheckingInterval: 1_000,
       }, handler);
+      http.on('clientError', answerClientError);
       capConnectionsPerClient(http, { max: maxConnectionsPerClient, exempt: trustedProxies(handler), refused: () => deps.metrics.connectionsRefused.inc() });
       server = http;
       await new Promise<void>((resolve, reject) => {
@@ -84,10 +115,18 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
       operator = await startOperatorServer({ ...config.operator, registry: deps.metrics.registry, readiness: () => readinessChecks(deps) });
       return { port: (http.address() as AddressInfo).port, operatorPort: operator.port };
     },
-    async stop() {
+    async stop({ delayMs = 0 } = {}) {
       if (server) {
         const http = server;
+        if (delayMs > 0) {
+          // Load balancers need a moment to see /readyz fail; until then they still send requests
+          // here, and closing now would reset those waiting to be accepted. Answers carry
+          // Connection: close meanwhile, so keep-alive clients move on after their current request.
+          opts.logger.info({ delayMs }, 'draining: still accepting until load balancers notice');
+          await sleep(delayMs);
+        }
         const closing = new Promise<void>((resolve) => http.close(() => resolve()));
+        opts.logger.info('stopped accepting connections');
         // close() drops idle keep-alive sockets only once; sockets whose request finishes later
         // would otherwise linger until their keep-alive timeout.
         const sweep = setInterval(() => http.closeIdleConnections(), 50);

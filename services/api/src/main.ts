@@ -7,7 +7,12 @@ const logger = createLogger({ level: config.logLevel, name: 'api' });
 const shutdown = createShutdown({ logger, graceMs: config.shutdownGraceMs, exit: (code) => process.exit(code) });
 const app = createApiApp(config, { logger, lifecycle: shutdown });
 
-shutdown.add({ name: 'http server, queues, database', run: () => app.stop() });
+// Only SIGTERM (docker stop, Kubernetes) comes with a load balancer to wait for; Ctrl-C on a
+// service started alone (SIGINT) or a runner that went away stops without the delay.
+shutdown.add({
+  name: 'http server, queues, database',
+  run: (reason) => app.stop({ delayMs: reason === 'SIGTERM' ? config.shutdownDelayMs : 0 }),
+});
 drainOnStopSignals(shutdown, process);
 
 const { port, operatorPort } = await app.start().catch((err: NodeJS.ErrnoException) => {
