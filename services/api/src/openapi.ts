@@ -23,12 +23,13 @@ const ERRORS: Record<string, string> = {
   413: 'The body is too large.',
   415: 'The body is not of an accepted type.',
   429: 'Over a limit (per client, or the service-wide email budget); `Retry-After` says when to ask again.',
+  431: 'The request headers are too large (answered before routing, on any path).',
   500: 'Something went wrong on our side.',
   503: 'A backing service is unavailable; `Retry-After` says when to try again.',
 };
-/** Error responses, in the one error shape, for these statuses (500 always). */
+/** Error responses, in the one error shape, for these statuses (431 and 500 always). */
 function errors(...statuses: number[]): ZodOpenApiResponsesObject {
-  return Object.fromEntries([...statuses, 500].map((s) => [String(s), { description: ERRORS[s]!, ...(s === 429 && { headers: RATE_LIMIT_HEADERS }), ...json(ErrorSchema) }]));
+  return Object.fromEntries([...statuses, 431, 500].map((s) => [String(s), { description: ERRORS[s]!, ...(s === 429 && { headers: RATE_LIMIT_HEADERS }), ...json(ErrorSchema) }]));
 }
 // draft-ietf-httpapi-ratelimit-headers; the per-client limits send them on every answer.
 const RATE_LIMIT_HEADERS = {

@@ -34,8 +34,7 @@ type Send = (w: World) => Promise<Reply>;
  * Node's HTTP parser answers some requests itself, before Express sees them: a status line and
  * no body, so not the one error shape (reported as a gap; see the rows that use it).
  */
-const NODE = 'node-level answer, no body';
-/** label, expected status, expected error code (or NODE), the request, and for 400s the fields `details` must name. */
+/** label, expected status, expected error code, the request, and for 400s the fields `details` must name. */
 type Row = [label: string, status: number, code: string, send: Send, fields?: string[]];
 
 const OTP = '/v1/auth/otp';
@@ -253,9 +252,9 @@ const hugeInput: Row[] = [
   ['a 16 kB + 1 byte body', 413, 'payload_too_large', postText(REFRESH, `{"refresh_token":"${'x'.repeat(16 * 1024 - 19)}"}`, 'application/json')],
   ['a gzip bomb (1 MB of JSON in a few kB)', 413, 'payload_too_large', rawJson(['Content-Encoding: gzip'], gzipSync(`{"email":"${'a'.repeat(1_000_000)}@example.test"}`))],
   // Node answers these itself, before Express: no JSON body (reported as a gap).
-  ['a 20 kB header', 431, NODE, raw('POST', OTP, () => ['Content-Type: application/json', `X-Padding: ${'a'.repeat(20_000)}`], '{"email":"a@example.test"}')],
-  ['both Content-Length and Transfer-Encoding (smuggling)', 400, NODE, raw('POST', OTP, () => ['Content-Type: application/json', 'Content-Length: 30', 'Transfer-Encoding: chunked'], '0\r\n\r\n{"email":"a@example.test"}')],
-  ['two different Content-Length headers', 400, NODE, raw('POST', OTP, () => ['Content-Type: application/json', 'Content-Length: 2', 'Content-Length: 26'], '{"email":"a@example.test"}')],
+  ['a 20 kB header', 431, 'headers_too_large', raw('POST', OTP, () => ['Content-Type: application/json', `X-Padding: ${'a'.repeat(20_000)}`], '{"email":"a@example.test"}')],
+  ['both Content-Length and Transfer-Encoding (smuggling)', 400, 'bad_request', raw('POST', OTP, () => ['Content-Type: application/json', 'Content-Length: 30', 'Transfer-Encoding: chunked'], '0\r\n\r\n{"email":"a@example.test"}')],
+  ['two different Content-Length headers', 400, 'bad_request', raw('POST', OTP, () => ['Content-Type: application/json', 'Content-Length: 2', 'Content-Length: 26'], '{"email":"a@example.test"}')],
 ];
 
 const prototypeKeys: Row[] = [
@@ -315,7 +314,7 @@ const injection: Row[] = [
   ['an X-Request-Id of 65 characters', 400, 'invalid_request', (w) => w.api.request('POST', OTP, { json: { email: 'nope' }, headers: { 'x-request-id': 'a'.repeat(65) } }), ['email']],
   ['an X-Request-Id with a log-line forgery', 400, 'invalid_request', (w) => w.api.request('POST', OTP, { json: { email: 'nope' }, headers: { 'x-request-id': 'x" level=error msg="forged' } }), ['email']],
   ['an X-Request-Id of raw UTF-8 bytes', 400, 'invalid_request', raw('POST', OTP, () => ['Content-Type: application/json', `X-Request-Id: ${Buffer.from('ïd-\u202e', 'utf8').toString('latin1')}`], '{"email":"nope"}'), ['email']],
-  ['an X-Request-Id with a bare CR', 400, NODE, raw('POST', OTP, () => ['Content-Type: application/json', 'X-Request-Id: a\rSet-Cookie: x=1'], '{"email":"nope"}')],
+  ['an X-Request-Id with a bare CR', 400, 'bad_request', raw('POST', OTP, () => ['Content-Type: application/json', 'X-Request-Id: a\rSet-Cookie: x=1'], '{"email":"nope"}')],
 ];
 
 const tokens: Row[] = [
@@ -451,12 +450,12 @@ describe('hostile input catalogue', () => {
       expect(reply.status, 'never a 5xx').toBeLessThan(500);
       expect(reply.status).toBe(status);
       // The one error shape, with `details` naming the offending fields on a 400 invalid_request;
-      // Node's own answers have no body at all.
+      // Requests Node itself refuses (malformed HTTP, oversized headers) get it too.
       const details = code === 'invalid_request' ? { details: fields?.map((path) => ({ path, message: expect.any(String) })) } : {};
-      expect(reply.body).toEqual(code === NODE ? undefined : { error: { code, message: expect.any(String), ...details } });
+      expect(reply.body).toEqual({ error: { code, message: expect.any(String), ...details } });
       // An unsafe X-Request-Id is never echoed: a fresh UUID replaces it.
       const requestId = reply.headers.get('x-request-id') ?? '';
-      expect(requestId).toMatch(code === NODE ? /^$/ : label.startsWith('an X-Request-Id') ? UUID : /^[A-Za-z0-9._-]{1,64}$/);
+      expect(requestId).toMatch(label.startsWith('an X-Request-Id') ? UUID : /^[A-Za-z0-9._-]{1,64}$/);
       // A file removed on the way out may go a moment after the answer: poll, do not sleep.
       await expect.poll(observe, { timeout: 2_000 }).toEqual(before);
     });
