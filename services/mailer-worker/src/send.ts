@@ -134,7 +134,7 @@ export async function deliverOnce(
   try {
     // Only these fields reach nodemailer: headers other than the fixed subject are never built from data.
     const { subject, text, html } = decided.message;
-    info = (await transport.sendMail({ from: config.smtp.from, to: decided.recipient, subject, text, html })) as { messageId?: string };
+    info = await transport.sendMail({ from: config.smtp.from, to: decided.recipient, subject, text, html });
   } catch (err) {
     clearInterval(renewal);
     return await recordFailure(err);
