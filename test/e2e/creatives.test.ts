@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createQueueClient, dateIn, loadSchedulerConfig } from '@cheershare/shared';
-import { hostileFiles, makeImage, startService, uniqueEmail } from '@cheershare/shared/testing';
+import { hostileFiles, makeImage, startService, uniqueEmail, type ReceivedMail } from '@cheershare/shared/testing';
 import { SCHEDULER_ENTRY, startStack, type Stack } from './stack.ts';
 
 describe('creatives, end to end (api + scheduler + mailer-worker as processes)', () => {
@@ -55,10 +55,23 @@ describe('creatives, end to end (api + scheduler + mailer-worker as processes)',
     const feed = await s.call('GET', '/v1/creatives/scheduled?tz=UTC', { token: viewer.token });
     expect(feed.body.today.map((c: { id: string }) => c.id)).toContain(creative.id);
 
-    const digest = await s.sink.waitForMail((m) => m.to.includes(email) && /live/i.test(m.headers.get('subject') ?? ''), 15_000);
+    const isDigest = (m: ReceivedMail) => m.to.includes(email) && /live/i.test(m.headers.get('subject') ?? '');
+    const digest = await s.sink.waitForMail(isDigest, 15_000);
     expect(digest.raw).toContain(today);
-    await new Promise((r) => setTimeout(r, 4_500));
-    expect(s.sink.mails.filter((m) => m.to.includes(email) && /live/i.test(m.headers.get('subject') ?? ''))).toHaveLength(1);
+    // At least two whole runs after the one that mailed (whose own line may come after the email:
+    // hence three), then every email job they queued handled: a second email would be in the sink.
+    const runs = () => s.scheduler!.logs.filter((l) => l.msg === 'daily digest queued' && l.day === today).length;
+    const runsAtFirstEmail = runs();
+    await expect.poll(runs, { timeout: 15_000, interval: 200 }).toBeGreaterThanOrEqual(runsAtFirstEmail + 3);
+    const queues = createQueueClient(loadSchedulerConfig(s.env).queue);
+    try {
+      const emails = queues.producer('email', {}).queue;
+      await expect.poll(async () => Object.values(await emails.getJobCounts('waiting', 'prioritized', 'delayed', 'active')).reduce((a, b) => a + b, 0), { timeout: 10_000 })
+        .toBe(0);
+    } finally {
+      await queues.close();
+    }
+    expect(s.sink.mails.filter(isDigest)).toHaveLength(1);
   });
 
   it('rejects a PNG header on garbage after upload and emails the owner why', async () => {

@@ -1,18 +1,22 @@
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createQueueClient, jobIds, loadMailerConfig } from '@cheershare/shared';
 import { uniqueEmail } from '@cheershare/shared/testing';
 import { startStack, type Stack } from './stack.ts';
 
-async function deliveryRows(databaseUrl: string, email: string) {
+async function query(databaseUrl: string, text: string, values: unknown[]) {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    return (await client.query('select status, attempts, last_error from email_deliveries where recipient = $1', [email])).rows;
+    return (await client.query(text, values)).rows;
   } finally {
     await client.end();
   }
 }
+
+const deliveryRows = (databaseUrl: string, email: string) =>
+  query(databaseUrl, 'select status, attempts, last_error from email_deliveries where recipient = $1', [email]);
 
 describe('sign-in, end to end (api + mailer-worker as processes, real SMTP)', () => {
   let stack: Stack;
@@ -96,16 +100,25 @@ describe('sign-in, end to end (api + mailer-worker as processes, real SMTP)', ()
     stack.sink.planFor(email, { reject: 421, message: 'service not available, try later' });
     const { challengeId, code } = await stack.requestCode(email);
     expect((await stack.call('POST', '/v1/auth/verify', { json: { challenge_id: challengeId, code } })).status).toBe(200);
-    const rows = await deliveryRows(stack.env.DATABASE_URL!, email);
-    expect(rows).toMatchObject([{ status: 'sent', attempts: 2 }]);
+    // The mail reaches the sink before the worker records it as sent.
+    await expect.poll(() => deliveryRows(stack.env.DATABASE_URL!, email), { timeout: 10_000 }).toMatchObject([{ status: 'sent', attempts: 2 }]);
   });
 
   it('does not retry an SMTP 5xx', async () => {
     const email = uniqueEmail();
     stack.sink.planFor(email, { reject: 554, message: 'transaction failed' });
-    expect((await stack.call('POST', '/v1/auth/otp', { json: { email } })).status).toBe(202);
-    await expect.poll(() => deliveryRows(stack.env.DATABASE_URL!, email), { timeout: 10_000 }).toMatchObject([{ status: 'failed', attempts: 1 }]);
-    await new Promise((r) => setTimeout(r, 500));
+    const asked = await stack.call('POST', '/v1/auth/otp', { json: { email } });
+    expect(asked.status).toBe(202);
+    // A job in the failed state is done for good; one to be retried waits as delayed, and only
+    // the next sink reply is a 554, so a retry would end completed and never get here.
+    const queues = createQueueClient(loadMailerConfig(stack.env).queue);
+    try {
+      const emails = queues.producer('email', {});
+      await expect.poll(async () => (await emails.getJob(jobIds.otpEmail(asked.body.challenge_id as string)))?.getState(), { timeout: 10_000 }).toBe('failed');
+    } finally {
+      await queues.close();
+    }
+    expect(await deliveryRows(stack.env.DATABASE_URL!, email)).toMatchObject([{ status: 'failed', attempts: 1 }]);
     expect(stack.sink.attemptsFor(email)).toBe(1);
   });
 
@@ -119,7 +132,10 @@ describe('sign-in, end to end (api + mailer-worker as processes, real SMTP)', ()
       expect(asked.status).toBe(202);
       const { challenge_id: challengeId } = (await asked.json()) as { challenge_id: string };
       const mail = await stack.sink.waitForMail((m) => stack.sink.mails.indexOf(m) >= seen && m.to.includes(email));
-      await new Promise((r) => setTimeout(r, 1_100));
+      // A process of its own has no clock to move: wait until the expiry the API recorded has
+      // passed on the clock it reads (this machine's), rather than guessing how long that takes.
+      const [{ expires_at: expiresAt }] = await query(stack.env.DATABASE_URL!, 'select expires_at from otp_challenges where id = $1', [challengeId]) as [{ expires_at: Date }];
+      await expect.poll(() => Date.now() > expiresAt.getTime(), { timeout: 5_000 }).toBe(true);
       expect((await call('/v1/auth/verify', { challenge_id: challengeId, code: mail.code })).status).toBe(401);
     } finally {
       expect(await shortLived.proc.stop()).toBe(0);
