@@ -6,6 +6,8 @@ import * as creatives from './migrations/0002-creatives.ts';
 import * as oneStatementSignIn from './migrations/0003-one-statement-sign-in.ts';
 import * as requesterBoundCodes from './migrations/0004-requester-bound-codes.ts';
 import * as deliveryClaims from './migrations/0005-delivery-claims.ts';
+import * as sessionsAndActivity from './migrations/0006-sessions-and-activity.ts';
+import * as totpMfa from './migrations/0007-totp-mfa.ts';
 
 /** Every migration, in order. Listed explicitly so they load the same from sources, tests and bundles. */
 const migrations: Record<string, Migration> = {
@@ -14,6 +16,8 @@ const migrations: Record<string, Migration> = {
   '0003-one-statement-sign-in': oneStatementSignIn,
   '0004-requester-bound-codes': requesterBoundCodes,
   '0005-delivery-claims': deliveryClaims,
+  '0006-sessions-and-activity': sessionsAndActivity,
+  '0007-totp-mfa': totpMfa,
 };
 
 /** Applies pending migrations; a no-op when the schema is current, so it is safe to run twice. */

@@ -20,6 +20,10 @@ export interface AuthEventsTable {
   kind: string;
   challenge_id: string | null;
   client_key: Generated<string>;
+  user_id: string | null;
+  session_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
 }
 
 export interface OtpChallengesTable {
@@ -54,6 +58,10 @@ export interface SessionsTable {
   last_refreshed_at: Date | null;
   revoked_at: Date | null;
   revoked_reason: string | null;
+  /** Last sign-in, refresh or authenticated request (written at most once a minute). */
+  last_used_at: Date | null;
+  user_agent: string | null;
+  ip: string | null;
 }
 
 export interface RefreshTokensTable {
@@ -62,8 +70,10 @@ export interface RefreshTokensTable {
   /** SHA-256 of the opaque token. */
   token_hash: Buffer;
   created_at: CreatedAt;
-  /** Set when this token was exchanged; presenting it again is reuse. */
+  /** Set when this token was exchanged; presenting it again is reuse (after the grace window). */
   rotated_at: Date | null;
+  /** The token that replaced this one, answered again within the grace window. */
+  successor_id: string | null;
 }
 
 /**
