@@ -73,7 +73,7 @@ type LooseQuery = (config: unknown, values?: unknown, callback?: Done) => unknow
  * timed-out client ends itself (its socket is destroyed, as pg does for a hung query), and the
  * pool drops it on release.
  */
-class DeadlineClient extends pg.Client {
+export class DeadlineClient extends pg.Client {
   constructor(config?: pg.ClientConfig) {
     super(config);
     // A connection that breaks while checked out fails its queries, then emits 'error' on the

@@ -11,6 +11,7 @@ import { makeProducer, type Producer } from './producer.ts';
 
 export { QueueUnavailableError, type Producer } from './producer.ts';
 import { RATE_LIMIT_TABLE } from './store.ts';
+import { DeadlineClient } from '../db/database.ts';
 
 // The one place that knows where queues live: Redis (the production default, BullMQ's most proven
 // backend) or PostgreSQL (BullMQ 6's PostgreSQL backend, for zero-setup and small deployments).
@@ -32,6 +33,8 @@ export function queueSchemaOf(prefix: string): string {
 const CONNECT_TIMEOUT_MS = 3_000;
 // How long a stopping worker waits for the queue store to answer before closing without it.
 const STOP_PING_MS = 500;
+// How long a stopping worker's close may take once its processors have returned.
+const CLOSE_AFTER_IDLE_MS = 3_000;
 
 
 export type Processor = (job: Job) => Promise<unknown>;
@@ -128,16 +131,24 @@ export function createQueueClient(settings: QueueSettings, logger?: Logger): Que
       return worker;
     },
     async stopWorker(worker) {
+      const counter = running.get(worker);
+      const idle = () => (!counter || counter.running === 0 ? Promise.resolve() : new Promise<void>((resolve) => counter.idle.add(resolve)));
       const reachable = await Promise.race([
         backend.ping().then(() => true, () => false),
         new Promise<boolean>((resolve) => setTimeout(() => resolve(false), STOP_PING_MS).unref()),
       ]);
-      if (reachable) return worker.close();
-      logger?.warn({ queue: worker.name }, 'the queue store does not answer: stopping the worker without it');
-      await worker.close(true);
-      const counter = running.get(worker);
-      if (!counter || counter.running === 0) return;
-      await new Promise<void>((resolve) => counter.idle.add(resolve));
+      if (!reachable) {
+        logger?.warn({ queue: worker.name }, 'the queue store does not answer: stopping the worker without it');
+        await worker.close(true);
+        return idle();
+      }
+      // BullMQ's close can stall on a connection that broke and came back (seen after a Redis
+      // restart): once every processor has returned and had time to record its job, stop waiting.
+      const closed = worker.close().then(() => true, () => true);
+      const gaveUp = idle().then(() => new Promise<false>((resolve) => setTimeout(() => resolve(false), CLOSE_AFTER_IDLE_MS).unref()));
+      if (!(await Promise.race([closed, gaveUp]))) {
+        logger?.warn({ queue: worker.name }, 'the worker did not close after its jobs finished; exiting without it');
+      }
     },
     rateLimiter: (opts) => backend.rateLimiter(opts),
     durabilityWarnings: () => backend.durabilityWarnings(),
@@ -238,7 +249,9 @@ function postgresBackend(settings: Extract<QueueSettings, { kind: 'postgres' }>,
     durabilityWarnings: () => Promise.resolve([]),
     rateLimiter: (opts) => {
       if (!limits) {
-        limits = new pg.Pool(postgresPoolConfig(settings, 4));
+        // A blackholed store must not hold a limit check's connection for ever: the check itself
+        // gives up sooner (rate-limit.ts), and the connection is then dropped here.
+        limits = new pg.Pool({ ...postgresPoolConfig(settings, 4), query_timeout: 3_000, Client: DeadlineClient });
         limits.on('error', reportConnectionErrors(logger, 'queue database'));
       }
       // The table is made by prepareQueueStore (npm run migrate), never at run time.

@@ -7,3 +7,4 @@ export * from './prometheus.ts';
 export * from './tcp-proxy.ts';
 export * from './wait.ts';
 export * from './rank-test.ts';
+export * from './redis-server.ts';

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 
 export interface ReceivedMail {
@@ -29,6 +29,15 @@ export interface SmtpSink {
   readonly attempts: number;
   /** Number of DATA commands seen for one recipient, accepted or not. */
   attemptsFor(recipient: string): number;
+  /** Messages received whose answer is being delayed right now. */
+  readonly delayedAnswers: number;
+  /**
+   * The server goes away: the listener closes (connections are refused) and every open session
+   * is dropped without an answer; a message whose answer was being delayed is not kept.
+   */
+  goAway(): Promise<void>;
+  /** Listens again on the same port after `goAway`. */
+  comeBack(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -52,7 +61,11 @@ export async function startSmtpSink(opts: { port?: number; host?: string } = {})
   let attempts = 0;
   const attemptsByRecipient = new Map<string, number>();
 
-  const server = new SMTPServer({
+  // Sessions and pending answers of the server now listening, so goAway can drop them.
+  const sockets = new Set<Socket>();
+  const pending = new Set<NodeJS.Timeout>();
+
+  const createServer = () => new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
@@ -75,6 +88,7 @@ export async function startSmtpSink(opts: { port?: number; host?: string } = {})
           }
           const raw = Buffer.concat(chunks).toString('utf8');
           const envelope = session.envelope;
+          // Kept even when the client has hung up meanwhile: the server took the message.
           mails.push({
             from: envelope.mailFrom ? envelope.mailFrom.address : '',
             to: envelope.rcptTo.map((r) => r.address),
@@ -87,16 +101,34 @@ export async function startSmtpSink(opts: { port?: number; host?: string } = {})
           for (const wake of waiters) wake();
         };
         const wait = reply && 'delayMs' in reply ? reply.delayMs : delayMs;
-        if (wait > 0) setTimeout(finish, wait);
-        else finish();
+        if (wait <= 0) {
+          finish();
+          return;
+        }
+        const timer = setTimeout(() => {
+          pending.delete(timer);
+          finish();
+        }, wait);
+        pending.add(timer);
       });
     },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  server.on('error', () => {});
+
+  const listen = async (port: number) => {
+    const server = createServer();
+    server.server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, opts.host ?? '127.0.0.1', () => resolve());
+    });
+    server.on('error', () => {});
+    return server;
+  };
+
+  let server: SMTPServer | undefined = await listen(opts.port ?? 0);
   const port = (server.server.address() as AddressInfo).port;
 
   return {
@@ -107,6 +139,9 @@ export async function startSmtpSink(opts: { port?: number; host?: string } = {})
       return attempts;
     },
     attemptsFor: (recipient) => attemptsByRecipient.get(recipient.toLowerCase()) ?? 0,
+    get delayedAnswers() {
+      return pending.size;
+    },
     plan: (...r) => {
       if (r.length === 0) {
         replies.length = 0;
@@ -139,6 +174,22 @@ export async function startSmtpSink(opts: { port?: number; host?: string } = {})
         check();
       });
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    async goAway() {
+      const going = server;
+      if (!going) return;
+      server = undefined;
+      for (const timer of pending) clearTimeout(timer);
+      pending.clear();
+      const closed = new Promise<void>((resolve) => going.server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+    async comeBack() {
+      server ??= await listen(port);
+    },
+    close: () => new Promise<void>((resolve) => {
+      if (!server) return resolve();
+      server.close(() => resolve());
+    }),
   };
 }

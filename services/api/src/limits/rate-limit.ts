@@ -42,6 +42,10 @@ export function clientOf(req: Request): string {
   return clientKey(req.ip ?? req.socket.remoteAddress ?? '');
 }
 
+// How long a limit check may take before the request gets a 503: well inside the 5 s a client
+// should wait for any answer while the store is down, with room for the queue add after it.
+const LIMIT_DEADLINE_MS = 1_500;
+
 // draft-ietf-httpapi-ratelimit-headers (structured fields): the policy, and what is left of it.
 function setHeaders(res: Response, limit: SharedLimit, outcome: RateLimiterRes): void {
   if (!limit.advertised) return;
@@ -53,25 +57,43 @@ function setHeaders(res: Response, limit: SharedLimit, outcome: RateLimiterRes):
 /**
  * Spends one point of `limit` for `key`. Over the limit it throws a 429 in the one error shape
  * with Retry-After and the RateLimit headers. A store that does not answer is a 503 (the limits
- * live in the queue store): a limit that cannot be checked is not waived.
+ * live in the queue store): a limit that cannot be checked is not waived. `firstRefusal` runs on
+ * the first refusal of `key` in a window only, so a flood of refused requests is not a flood of writes.
  */
-export async function spend(res: Response, limit: SharedLimit, key: string, refusal: { code: string; message: string }): Promise<void> {
+export async function spend(
+  res: Response, limit: SharedLimit, key: string, refusal: { code: string; message: string }, firstRefusal?: () => Promise<void>,
+): Promise<void> {
+  // The store's client may wait for a reconnect (ioredis's offline queue) or for a blackholed
+  // network (pg): a request gets its 503 within the deadline instead.
+  const consuming = limit.limiter.consume(key);
+  consuming.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${LIMIT_DEADLINE_MS} ms`)), LIMIT_DEADLINE_MS);
+  });
   try {
-    setHeaders(res, limit, await limit.limiter.consume(key));
+    setHeaders(res, limit, await Promise.race([consuming, deadline]));
   } catch (err) {
     if (!(err instanceof RateLimiterRes)) throw new QueueUnavailableError(`limit ${limit.name}: ${(err as Error).message}`, { cause: err });
     setHeaders(res, limit, err);
     limit.refused();
+    // Every request counts, refused or not: the first one over the limit is points + 1.
+    if (firstRefusal && err.consumedPoints === limit.points + 1) await firstRefusal();
     const retry = String(Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
     throw new HttpError(429, refusal.code, `${refusal.message} Try again in ${retry} s.`, { 'Retry-After': retry });
+  } finally {
+    clearTimeout(timer);
   }
 }
 
-/** Middleware: one point of `limit` per request from a client, before any other work. */
-export function limitPerClient(limit: SharedLimit): RequestHandler {
+/**
+ * Middleware: one point of `limit` per request from a client, before any other work.
+ * `recordRefusal` (the activity log's limit_refused) runs on a client's first refusal in a window.
+ */
+export function limitPerClient(limit: SharedLimit, recordRefusal?: (req: Request) => Promise<void>): RequestHandler {
   const refusal = { code: 'too_many_requests', message: 'Too many requests from your network.' };
   return async (req, res, next) => {
-    await spend(res, limit, clientOf(req), refusal);
+    await spend(res, limit, clientOf(req), refusal, recordRefusal && (() => recordRefusal(req)));
     next();
   };
 }
