@@ -36,12 +36,14 @@ export interface Secrets {
   JWT_PRIVATE_KEY: string;
   OTP_HASH_SECRET: string;
   JOB_ENCRYPTION_KEY: string;
+  SECRET_ENCRYPTION_KEY: string;
 }
 
 /** Fresh production secrets for this run: the services refuse the published development ones. */
 export function makeSecrets(): Secrets {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
-  return { JWT_PRIVATE_KEY: privateKey, OTP_HASH_SECRET: randomBytes(32).toString('base64url'), JOB_ENCRYPTION_KEY: randomBytes(32).toString('base64url') };
+  return { JWT_PRIVATE_KEY: privateKey, OTP_HASH_SECRET: randomBytes(32).toString('base64url'), JOB_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
+    SECRET_ENCRYPTION_KEY: randomBytes(32).toString('base64url') };
 }
 
 export interface BackendStack {

@@ -26,6 +26,7 @@ function operatorEnv(): Record<string, string> {
     POSTGRES_PASSWORD: `${randomBytes(12).toString('base64')}/#?@:`,
     OTP_HASH_SECRET: randomBytes(48).toString('base64'),
     JOB_ENCRYPTION_KEY: randomBytes(48).toString('base64'),
+    SECRET_ENCRYPTION_KEY: randomBytes(48).toString('base64'),
     JWT_PRIVATE_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
   };
 }
@@ -103,6 +104,7 @@ describe('docker-compose.yml, checked without a Docker engine', () => {
     const holders = (name: string) => Object.entries(compose.services).filter(([, s]) => s.environment?.[name] !== undefined).map(([n]) => n).sort();
     expect(holders('JWT_PRIVATE_KEY')).toEqual(['api']);
     expect(holders('OTP_HASH_SECRET')).toEqual(['api']);
+    expect(holders('SECRET_ENCRYPTION_KEY')).toEqual(['api']);
     expect(holders('JOB_ENCRYPTION_KEY')).toEqual(['api', 'mailer-worker']);
     // Any characters are safe in the database password: it is not spliced into a URL.
     expect(new URL(compose.services.api!.environment!.DATABASE_URL!).password).toBe('');

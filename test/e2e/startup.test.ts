@@ -40,8 +40,8 @@ describe('a service with the published development secrets', () => {
   it('refuses to listen beyond loopback, whatever NODE_ENV says, and says what to do', async () => {
     const api = startService(API_ENTRY, await testEnv({ HOST: '0.0.0.0', PORT: '0', NODE_ENV: 'development' }, { prepareQueues: false }));
     expect(await api.exited).toBe(1);
-    expect(api.output).toContain('  HOST: must be loopback (127.0.0.1, ::1, localhost) while JOB_ENCRYPTION_KEY, OTP_HASH_SECRET, JWT_PRIVATE_KEY are '
-      + 'the published development values (got "0.0.0.0"): set them to private values, or HOST=127.0.0.1');
+    expect(api.output).toContain('  HOST: must be loopback (127.0.0.1, ::1, localhost) while JOB_ENCRYPTION_KEY, OTP_HASH_SECRET, JWT_PRIVATE_KEY, '
+      + 'SECRET_ENCRYPTION_KEY are the published development values (got "0.0.0.0"): set them to private values, or HOST=127.0.0.1');
     expect(api.logs.some((l) => l.msg === 'api listening')).toBe(false);
   }, 30_000);
 });

@@ -1,8 +1,9 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { canonicalTimeZone, isValidTimeZone } from './time.ts';
-import { DEV_JWT_PRIVATE_KEY, DEV_JOB_ENCRYPTION_KEY, DEV_OTP_HASH_SECRET } from './dev-secrets.ts';
+import { DEV_JWT_PRIVATE_KEY, DEV_JOB_ENCRYPTION_KEY, DEV_OTP_HASH_SECRET, DEV_SECRET_ENCRYPTION_KEY } from './dev-secrets.ts';
 import { isLoopbackHost } from './loopback.ts';
 import { queueSchemaOf, type QueueSettings } from './queues/backend.ts';
 
@@ -15,6 +16,32 @@ const int = (min: number, max: number) => z.coerce.number({ error: `must be a wh
   .int(`must be a whole number from ${min} to ${max}`).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
 const secret = z.string().min(32, 'must be at least 32 characters');
 const pem = z.string().transform((s) => s.replace(/\\n/g, '\n')).pipe(z.string().includes('PRIVATE KEY', { error: 'must be a PEM private key' }));
+// Comma-separated keys that open and never seal: retired ones, or the next one during a rotation.
+const oldSecrets = z.string().transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean)).pipe(z.array(secret));
+// PEM blocks one after another (blank lines or nothing between them; "\n" escapes accepted),
+// public or private EC P-256 keys. Only the public halves are kept, as SPKI PEM.
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
+const verifyKeys = z.string().transform((s, ctx) => {
+  const text = s.replace(/\\n/g, '\n');
+  const blocks = text.match(PEM_BLOCK) ?? [];
+  const refuse = (message: string) => {
+    ctx.issues.push({ code: 'custom', message, input: s });
+    return z.NEVER;
+  };
+  if (blocks.length === 0 || text.replace(PEM_BLOCK, '').trim() !== '') return refuse('must be PEM keys (-----BEGIN PUBLIC KEY----- … -----END PUBLIC KEY-----), one after another');
+  const keys: string[] = [];
+  for (const [i, block] of blocks.entries()) {
+    let key: KeyObject;
+    try {
+      key = createPublicKey(block);
+    } catch {
+      return refuse(`key ${i + 1} of ${blocks.length} is not a readable PEM public or private key`);
+    }
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return refuse(`key ${i + 1} of ${blocks.length} is not an EC P-256 key (ES256)`);
+    keys.push(key.export({ type: 'spki', format: 'pem' }).toString());
+  }
+  return keys;
+});
 
 const common = {
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -32,6 +59,7 @@ const common = {
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   OTP_TTL_SECONDS: int(1, 3600).default(600),
   JOB_ENCRYPTION_KEY: secret.optional(),
+  JOB_ENCRYPTION_OLD_KEYS: oldSecrets.optional(),
   EMAIL_ATTEMPTS: int(1, 50).default(10),
   EMAIL_BACKOFF_MS: int(10, 600_000).default(2_000),
 };
@@ -80,14 +108,24 @@ const apiSchema = z.object({
   OTP_REQUESTS_PER_CLIENT: int(1, 1_000_000).default(10),
   VERIFY_REQUESTS_PER_CLIENT: int(1, 1_000_000).default(30),
   REFRESH_REQUESTS_PER_CLIENT: int(1, 1_000_000).default(60),
+  // Second-factor codes (sign-in's second step, confirming and turning off the authenticator app).
+  MFA_REQUESTS_PER_CLIENT: int(1, 1_000_000).default(30),
   // Sign-in emails per minute across every client and replica: the bill and the sender's reputation.
   EMAILS_PER_MINUTE: int(1, 1_000_000).default(300),
   OTP_HASH_SECRET: secret.optional(),
   JWT_PRIVATE_KEY: pem.optional(),
+  // Published and accepted, never signing: a key about to sign, or one retired until its tokens expire.
+  JWT_VERIFY_KEYS: verifyKeys.optional(),
+  // Seals secrets kept in the database (a TOTP secret); the old keys still open what they sealed.
+  SECRET_ENCRYPTION_KEY: secret.optional(),
+  SECRET_ENCRYPTION_OLD_KEYS: oldSecrets.optional(),
   JWT_ISSUER: z.string().min(1).default('cheershare'),
   JWT_AUDIENCE: z.string().min(1).default('cheershare-api'),
   ACCESS_TOKEN_TTL_SECONDS: int(60, 86_400).default(900),
   REFRESH_TOKEN_TTL_SECONDS: int(300, 365 * 86_400).default(30 * 86_400),
+  // A rotated refresh token presented again this soon answers with the same new pair (two tabs
+  // refreshing at once); later, reuse revokes the session. 0: no grace, any reuse revokes.
+  REFRESH_REUSE_GRACE_SECONDS: int(0, 300).default(10),
   ...storage,
   UPLOAD_MAX_BYTES: int(1, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   SCHEDULE_HORIZON_DAYS: int(0, 3650).default(365),
@@ -95,6 +133,11 @@ const apiSchema = z.object({
   ADMIN_USER: z.string().regex(/^[^:\s]{1,64}$/, 'must be 1 to 64 characters, no colon or space').optional(),
   ADMIN_PASSWORD: z.string().min(1).max(256).optional(),
   ADMIN_READ_ONLY: z.stringbool().default(false),
+  // Authenticator-app MFA: the name apps show next to the account, how long the second step of a
+  // sign-in may take, and how many codes one second step takes.
+  MFA_ISSUER: z.string().trim().min(1).max(64).refine((s) => !/[:\p{Cc}]/u.test(s), 'must be one line without a colon').default('cheershare'),
+  MFA_TOKEN_TTL_SECONDS: int(30, 3600).default(300),
+  MFA_MAX_ATTEMPTS: int(1, 20).default(5),
 });
 
 // The workers' queue locks: a job whose worker died is handed out again within lock + stalled
@@ -195,6 +238,20 @@ function resolveSecrets<K extends string>(
 }
 
 /**
+ * A list of retired or extra keys holding a published development key is accepted only where
+ * that key would be as the current one: outside production, on loopback, with no proxy.
+ */
+function refuseDevKeysInLists(nodeEnv: string, lists: Record<string, boolean>, listen: Record<string, string>, trustProxy: boolean | number | string = false): void {
+  const holding = Object.entries(lists).filter(([, holds]) => holds).map(([name]) => name);
+  const exposed = nodeEnv === 'production' || trustProxy !== false || Object.values(listen).some((host) => !isLoopbackHost(host));
+  if (holding.length > 0 && exposed) {
+    throw new ConfigError(`invalid environment:\n${holding.map((n) => `  ${n}: holds a published development key, accepted only on loopback outside production: remove it`).join('\n')}`);
+  }
+}
+
+const DEV_JWT_PUBLIC_KEY = createPublicKey(DEV_JWT_PRIVATE_KEY).export({ type: 'spki', format: 'pem' }).toString();
+
+/**
  * Production names every connection explicitly. Queues on PostgreSQL are a choice to make with
  * QUEUE_BACKEND=postgres, never the silent result of a forgotten REDIS_URL.
  */
@@ -256,11 +313,23 @@ export function loadApiConfig(env: Env) {
     JOB_ENCRYPTION_KEY: [e.JOB_ENCRYPTION_KEY, DEV_JOB_ENCRYPTION_KEY],
     OTP_HASH_SECRET: [e.OTP_HASH_SECRET, DEV_OTP_HASH_SECRET],
     JWT_PRIVATE_KEY: [e.JWT_PRIVATE_KEY, DEV_JWT_PRIVATE_KEY],
+    SECRET_ENCRYPTION_KEY: [e.SECRET_ENCRYPTION_KEY, DEV_SECRET_ENCRYPTION_KEY],
+  }, { HOST: e.HOST, METRICS_HOST: e.METRICS_HOST }, e.TRUST_PROXY);
+  const jobEncryptionOldKeys = e.JOB_ENCRYPTION_OLD_KEYS ?? [];
+  const secretEncryptionOldKeys = e.SECRET_ENCRYPTION_OLD_KEYS ?? [];
+  const verifyKeyPems = e.JWT_VERIFY_KEYS ?? [];
+  refuseDevKeysInLists(e.NODE_ENV, {
+    JOB_ENCRYPTION_OLD_KEYS: jobEncryptionOldKeys.includes(DEV_JOB_ENCRYPTION_KEY),
+    SECRET_ENCRYPTION_OLD_KEYS: secretEncryptionOldKeys.includes(DEV_SECRET_ENCRYPTION_KEY),
+    JWT_VERIFY_KEYS: verifyKeyPems.includes(DEV_JWT_PUBLIC_KEY),
   }, { HOST: e.HOST, METRICS_HOST: e.METRICS_HOST }, e.TRUST_PROXY);
   return {
     ...commonSections(e),
     shutdownDelayMs: shutdownDelayOf(e),
     jobEncryptionKey: secrets.JOB_ENCRYPTION_KEY,
+    jobEncryptionOldKeys,
+    secretEncryptionKey: secrets.SECRET_ENCRYPTION_KEY,
+    secretEncryptionOldKeys,
     http: {
       host: e.HOST, port: e.PORT, trustProxy: e.TRUST_PROXY,
       bodyTimeoutMs: e.BODY_TIMEOUT_MS, uploadTimeoutMs: e.UPLOAD_TIMEOUT_MS, maxConnectionsPerClient: e.MAX_CONNECTIONS_PER_CLIENT,
@@ -271,17 +340,21 @@ export function loadApiConfig(env: Env) {
     },
     clientLimits: {
       window: e.CLIENT_LIMIT_WINDOW_SECONDS,
-      otp: e.OTP_REQUESTS_PER_CLIENT, verify: e.VERIFY_REQUESTS_PER_CLIENT, refresh: e.REFRESH_REQUESTS_PER_CLIENT,
+      otp: e.OTP_REQUESTS_PER_CLIENT, verify: e.VERIFY_REQUESTS_PER_CLIENT, refresh: e.REFRESH_REQUESTS_PER_CLIENT, mfa: e.MFA_REQUESTS_PER_CLIENT,
     },
+    mfa: { issuer: e.MFA_ISSUER, tokenTtlSeconds: e.MFA_TOKEN_TTL_SECONDS, maxAttempts: e.MFA_MAX_ATTEMPTS },
     emailsPerMinute: e.EMAILS_PER_MINUTE,
     otpHashSecret: secrets.OTP_HASH_SECRET,
     jwt: {
       privateKeyPem: secrets.JWT_PRIVATE_KEY,
+      /** Public keys (SPKI PEM) that verify but never sign. */
+      verifyKeyPems,
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
       accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
     },
     refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+    refreshReuseGraceSeconds: e.REFRESH_REUSE_GRACE_SECONDS,
     storage: { dir: e.UPLOAD_DIR },
     timeZone: e.APP_TIMEZONE,
     creatives: { maxBytes: e.UPLOAD_MAX_BYTES, horizonDays: e.SCHEDULE_HORIZON_DAYS },
@@ -294,9 +367,12 @@ export function loadMailerConfig(env: Env) {
   requireInProduction(env, ['DATABASE_URL', 'SMTP_URL', 'MAIL_FROM']);
   const e = parseEnv(mailerSchema, env);
   const secrets = resolveSecrets(e.NODE_ENV, { JOB_ENCRYPTION_KEY: [e.JOB_ENCRYPTION_KEY, DEV_JOB_ENCRYPTION_KEY] }, { METRICS_HOST: e.METRICS_HOST });
+  const jobEncryptionOldKeys = e.JOB_ENCRYPTION_OLD_KEYS ?? [];
+  refuseDevKeysInLists(e.NODE_ENV, { JOB_ENCRYPTION_OLD_KEYS: jobEncryptionOldKeys.includes(DEV_JOB_ENCRYPTION_KEY) }, { METRICS_HOST: e.METRICS_HOST });
   return {
     ...commonSections(e),
     jobEncryptionKey: secrets.JOB_ENCRYPTION_KEY,
+    jobEncryptionOldKeys,
     smtp: { url: e.SMTP_URL, from: e.MAIL_FROM, timeoutMs: e.SMTP_TIMEOUT_MS, maxConnections: e.SMTP_MAX_CONNECTIONS },
     concurrency: e.MAILER_CONCURRENCY,
     worker: { lockMs: e.QUEUE_LOCK_MS, stalledIntervalMs: e.QUEUE_STALLED_INTERVAL_MS },

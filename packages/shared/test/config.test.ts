@@ -1,14 +1,15 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadApiConfig, loadMailerConfig } from '../src/index.ts';
-import { DEV_JOB_ENCRYPTION_KEY, DEV_JWT_PRIVATE_KEY, DEV_OTP_HASH_SECRET } from '../src/dev-secrets.ts';
+import { DEV_JOB_ENCRYPTION_KEY, DEV_JWT_PRIVATE_KEY, DEV_OTP_HASH_SECRET, DEV_SECRET_ENCRYPTION_KEY } from '../src/dev-secrets.ts';
 
 describe('config', () => {
   it('has development defaults that need no setup', () => {
     const config = loadApiConfig({});
     expect(config.http.port).toBe(3000);
     expect(config.otp).toEqual({ ttlSeconds: 600, maxAttempts: 5, resendSeconds: 30, maxPerClientHour: 5, maxPerMailboxHour: 30, longCodesAfterFailures: 10 });
-    expect(config.clientLimits).toEqual({ window: 600, otp: 10, verify: 30, refresh: 60 });
+    expect(config.clientLimits).toEqual({ window: 600, otp: 10, verify: 30, refresh: 60, mfa: 30 });
+    expect(config.mfa).toEqual({ issuer: 'cheershare', tokenTtlSeconds: 300, maxAttempts: 5 });
     expect(config.emailsPerMinute).toBe(300);
     expect(config.jwt.privateKeyPem).toBe(DEV_JWT_PRIVATE_KEY);
   });
@@ -31,13 +32,13 @@ describe('config', () => {
   });
 
   describe('development secrets outside production', () => {
-    const privateSecrets = { JOB_ENCRYPTION_KEY: 'k'.repeat(32), OTP_HASH_SECRET: 's'.repeat(32), JWT_PRIVATE_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
+    const privateSecrets = { JOB_ENCRYPTION_KEY: 'k'.repeat(32), OTP_HASH_SECRET: 's'.repeat(32), SECRET_ENCRYPTION_KEY: 'e'.repeat(32), JWT_PRIVATE_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
 
     it.each([[undefined], ['development'], ['test']])('refuse a non-loopback HOST with NODE_ENV=%s, saying what to do', (nodeEnv) => {
       const env = { HOST: '0.0.0.0', ...(nodeEnv && { NODE_ENV: nodeEnv }) };
       expect(() => loadApiConfig(env)).toThrow(ConfigError);
       expect(() => loadApiConfig(env)).toThrow(new ConfigError('invalid environment:\n'
-        + '  HOST: must be loopback (127.0.0.1, ::1, localhost) while JOB_ENCRYPTION_KEY, OTP_HASH_SECRET, JWT_PRIVATE_KEY are the published development values (got "0.0.0.0"): set them to private values, or HOST=127.0.0.1'));
+        + '  HOST: must be loopback (127.0.0.1, ::1, localhost) while JOB_ENCRYPTION_KEY, OTP_HASH_SECRET, JWT_PRIVATE_KEY, SECRET_ENCRYPTION_KEY are the published development values (got "0.0.0.0"): set them to private values, or HOST=127.0.0.1'));
     });
 
     it('refuse when only one secret is the development value, and name only that one', () => {
@@ -89,7 +90,7 @@ describe('config', () => {
 
   it('reads TRUST_PROXY as Express does: a boolean, a hop count, or proxy addresses', () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const own = { JOB_ENCRYPTION_KEY: 'k'.repeat(32), OTP_HASH_SECRET: 's'.repeat(32), JWT_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+    const own = { JOB_ENCRYPTION_KEY: 'k'.repeat(32), OTP_HASH_SECRET: 's'.repeat(32), SECRET_ENCRYPTION_KEY: 'e'.repeat(32), JWT_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
     expect(loadApiConfig({}).http.trustProxy).toBe(false);
     expect(loadApiConfig({ ...own, TRUST_PROXY: '1' }).http.trustProxy).toBe(1);
     expect(loadApiConfig({ ...own, TRUST_PROXY: 'loopback, 10.0.0.0/8' }).http.trustProxy).toBe('loopback, 10.0.0.0/8');
@@ -124,8 +125,85 @@ describe('config', () => {
     expect(() => loadMailerConfig({ MAIL_FROM: 'a@b.c\r\nBcc: x@y.z' })).toThrow(/MAIL_FROM/);
   });
 
+  it('takes an MFA_ISSUER without a colon, which would split the otpauth label', () => {
+    expect(loadApiConfig({ MFA_ISSUER: 'Cheers & Co' }).mfa.issuer).toBe('Cheers & Co');
+    expect(() => loadApiConfig({ MFA_ISSUER: 'cheer:share' })).toThrow(/MFA_ISSUER/);
+  });
+
   it('accepts a PEM key with escaped newlines, as .env files carry it', () => {
     const escaped = DEV_JWT_PRIVATE_KEY.replace(/\n/g, '\\n');
     expect(loadApiConfig({ JWT_PRIVATE_KEY: escaped }).jwt.privateKeyPem).toBe(DEV_JWT_PRIVATE_KEY);
+  });
+});
+
+describe('config: keys that rotate', () => {
+  const pemOf = (curve: string) => generateKeyPairSync('ec', { namedCurve: curve }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const spkiOf = (pem: string) => createPublicKey(pem).export({ type: 'spki', format: 'pem' }).toString();
+  const own = { JOB_ENCRYPTION_KEY: 'k'.repeat(32), OTP_HASH_SECRET: 's'.repeat(32), SECRET_ENCRYPTION_KEY: 'e'.repeat(32), JWT_PRIVATE_KEY: pemOf('P-256') };
+  const prod = { ...own, NODE_ENV: 'production', DATABASE_URL: 'postgres://db/app', REDIS_URL: 'redis://cache:6379', UPLOAD_DIR: '/srv/uploads' };
+
+  it('takes JWT_VERIFY_KEYS as PEM keys one after another, public or private, "\\n" escaped or not, keeping only public halves', () => {
+    const a = pemOf('P-256');
+    const b = spkiOf(pemOf('P-256'));
+    const expected = [spkiOf(a), b];
+    for (const given of [`${a}\n${b}`, `${a}${b}`, `  ${a.trim()}\n\n\n${b.trim()}\n`, `${a}${b}`.replace(/\n/g, '\\n')]) {
+      expect(loadApiConfig({ ...own, JWT_VERIFY_KEYS: given }).jwt.verifyKeyPems).toEqual(expected);
+    }
+    // SEC1 ("EC PRIVATE KEY"), as `openssl ecparam -genkey` writes it, is a private key too.
+    const sec1 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    expect(loadApiConfig({ ...own, JWT_VERIFY_KEYS: sec1.export({ type: 'sec1', format: 'pem' }).toString() }).jwt.verifyKeyPems)
+      .toEqual([createPublicKey(sec1).export({ type: 'spki', format: 'pem' }).toString()]);
+    expect(loadApiConfig(own).jwt.verifyKeyPems).toEqual([]);
+  });
+
+  it('refuses a malformed JWT_VERIFY_KEYS at start, naming it and never echoing it', () => {
+    const good = pemOf('P-256');
+    const cases: [string, RegExp][] = [
+      ['not a key at all', /must be PEM keys/],
+      [`${good}, ${spkiOf(pemOf('P-256'))}`, /must be PEM keys/],
+      [good.replace('-----END PRIVATE KEY-----', ''), /must be PEM keys/],
+      [`${spkiOf(good)}${good.replace(/\n[A-Za-z0-9+/]{10}/, '\nAAAAAAAAAA')}`, /key 2 of 2 is not a readable PEM public or private key/],
+      [generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString(), /key 1 of 1 is not an EC P-256 key/],
+      [pemOf('P-384'), /key 1 of 1 is not an EC P-256 key/],
+    ];
+    for (const [value, message] of cases) {
+      expect(() => loadApiConfig({ ...own, JWT_VERIFY_KEYS: value }), value).toThrow(ConfigError);
+      expect(() => loadApiConfig({ ...own, JWT_VERIFY_KEYS: value }), value).toThrow(new RegExp(`^invalid environment:\\n  JWT_VERIFY_KEYS: ${message.source}[^\\n]*$`));
+    }
+    expect(() => loadApiConfig({ ...own, JWT_VERIFY_KEYS: 'not a key at all' })).not.toThrow(/not a key at all/);
+  });
+
+  it('takes retired encryption keys comma-separated, in the api and the mailer-worker, each at least 32 characters', () => {
+    const [o1, o2] = ['1'.repeat(32), '2'.repeat(40)];
+    const api = loadApiConfig({ ...own, JOB_ENCRYPTION_OLD_KEYS: `${o1}, ${o2}`, SECRET_ENCRYPTION_OLD_KEYS: `${o2},` });
+    expect(api.jobEncryptionOldKeys).toEqual([o1, o2]);
+    expect(api.secretEncryptionOldKeys).toEqual([o2]);
+    expect(loadMailerConfig({ JOB_ENCRYPTION_OLD_KEYS: o1 }).jobEncryptionOldKeys).toEqual([o1]);
+    expect(loadApiConfig(own)).toMatchObject({ jobEncryptionOldKeys: [], secretEncryptionOldKeys: [] });
+    expect(() => loadMailerConfig({ JOB_ENCRYPTION_OLD_KEYS: `${o1},short` })).toThrow(/^invalid environment:\n  JOB_ENCRYPTION_OLD_KEYS\.1: must be at least 32 characters$/);
+    expect(() => loadApiConfig({ ...own, SECRET_ENCRYPTION_OLD_KEYS: 'short' })).toThrow(/^invalid environment:\n  SECRET_ENCRYPTION_OLD_KEYS\.0: must be at least 32 characters$/);
+  });
+
+  it('gives SECRET_ENCRYPTION_KEY a development value, usable on loopback only and never in production', () => {
+    expect(loadApiConfig({}).secretEncryptionKey).toBe(DEV_SECRET_ENCRYPTION_KEY);
+    expect(loadApiConfig(own).secretEncryptionKey).toBe('e'.repeat(32));
+    const { SECRET_ENCRYPTION_KEY: _, ...withoutIt } = own;
+    expect(() => loadApiConfig({ ...withoutIt, HOST: '0.0.0.0' }))
+      .toThrow(/^invalid environment:\n  HOST: must be loopback .* while SECRET_ENCRYPTION_KEY is the published development value \(got "0.0.0.0"\)/);
+    expect(() => loadApiConfig({ ...own, SECRET_ENCRYPTION_KEY: DEV_SECRET_ENCRYPTION_KEY, TRUST_PROXY: '1' })).toThrow(/TRUST_PROXY: .*SECRET_ENCRYPTION_KEY is the published/);
+    expect(() => loadApiConfig({ ...prod, SECRET_ENCRYPTION_KEY: undefined })).toThrow(/^invalid environment:\n  SECRET_ENCRYPTION_KEY: must be set to a private value when NODE_ENV=production$/);
+    expect(loadApiConfig(prod).secretEncryptionKey).toBe('e'.repeat(32));
+  });
+
+  it('accepts a published development key among the retired or verify-only keys only where it would be accepted as the current one', () => {
+    const lists = { JOB_ENCRYPTION_OLD_KEYS: DEV_JOB_ENCRYPTION_KEY, SECRET_ENCRYPTION_OLD_KEYS: DEV_SECRET_ENCRYPTION_KEY, JWT_VERIFY_KEYS: DEV_JWT_PRIVATE_KEY };
+    expect(loadApiConfig({ ...own, ...lists }).jwt.verifyKeyPems).toEqual([spkiOf(DEV_JWT_PRIVATE_KEY)]);
+    const refusal = /^invalid environment:\n  JOB_ENCRYPTION_OLD_KEYS: holds a published development key.*\n  SECRET_ENCRYPTION_OLD_KEYS: .*\n  JWT_VERIFY_KEYS: holds a published development key, accepted only on loopback outside production: remove it$/;
+    expect(() => loadApiConfig({ ...own, ...lists, HOST: '0.0.0.0' })).toThrow(refusal);
+    expect(() => loadApiConfig({ ...prod, ...lists })).toThrow(refusal);
+    // Its public key alone is the same key.
+    expect(() => loadApiConfig({ ...prod, JWT_VERIFY_KEYS: spkiOf(DEV_JWT_PRIVATE_KEY) })).toThrow(/^invalid environment:\n  JWT_VERIFY_KEYS: holds a published/);
+    expect(() => loadMailerConfig({ JOB_ENCRYPTION_KEY: own.JOB_ENCRYPTION_KEY, JOB_ENCRYPTION_OLD_KEYS: DEV_JOB_ENCRYPTION_KEY, METRICS_HOST: '0.0.0.0' }))
+      .toThrow(/^invalid environment:\n  JOB_ENCRYPTION_OLD_KEYS: holds a published development key/);
   });
 });

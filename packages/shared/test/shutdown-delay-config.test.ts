@@ -6,6 +6,7 @@ const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const prod = {
   NODE_ENV: 'production', DATABASE_URL: 'postgres://db/app', REDIS_URL: 'redis://cache:6379', UPLOAD_DIR: '/srv/uploads',
   JOB_ENCRYPTION_KEY: 'k'.repeat(32), OTP_HASH_SECRET: 's'.repeat(32), JWT_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  SECRET_ENCRYPTION_KEY: 'e'.repeat(32),
 };
 
 describe('SHUTDOWN_DELAY_MS (api)', () => {

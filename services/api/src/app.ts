@@ -3,7 +3,7 @@ import { createServer as createHttpServer, STATUS_CODES, type Server } from 'nod
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  createDatabase, createLocalStorage, createQueueClient, creativeJobOptions, emailJobOptions, maintenanceJobOptions, QUEUES, startOperatorServer, systemClock,
+  createDatabase, createLocalStorage, createQueueClient, createSecretBox, creativeJobOptions, emailJobOptions, maintenanceJobOptions, QUEUES, startOperatorServer, systemClock,
   type OperatorServer,
   type ApiConfig, type Clock, type Logger,
 } from '@cheershare/shared';
@@ -65,7 +65,7 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
   const creativesQueue = queues.producer(QUEUES.creatives, creativeJobOptions());
   // For operators (Bull Board, metrics): the scheduler owns this queue's work.
   const maintenanceQueue = queues.producer(QUEUES.maintenance, maintenanceJobOptions());
-  const keys = loadKeyRing(config.jwt.privateKeyPem);
+  const keys = loadKeyRing(config.jwt.privateKeyPem, config.jwt.verifyKeyPems);
   const metrics = createApiMetrics([emailQueue, creativesQueue, maintenanceQueue]);
   const limit = (name: string, points: number, window: number, advertised = true) =>
     sharedLimit(queues, { name, points, window }, { advertised, refused: () => metrics.rateLimited.inc({ limit: name }) });
@@ -77,11 +77,14 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
     clock: opts.clock ?? systemClock,
     keys,
     accessTokens: createAccessTokenVerifier(keys, config.jwt),
+    secrets: createSecretBox(config.secretEncryptionKey, config.secretEncryptionOldKeys),
+    jobSeal: createSecretBox(config.jobEncryptionKey, config.jobEncryptionOldKeys),
     metrics,
     limits: {
       otp: limit('otp', clientLimits.otp, clientLimits.window),
       verify: limit('verify', clientLimits.verify, clientLimits.window),
       refresh: limit('refresh', clientLimits.refresh, clientLimits.window),
+      mfa: limit('mfa', clientLimits.mfa, clientLimits.window),
       emails: limit('emails', config.emailsPerMinute, 60, false),
     },
     lifecycle: opts.lifecycle,

@@ -1,4 +1,4 @@
-import type { ApiConfig, Clock, Db, Logger, Producer, QueueClient, Storage } from '@cheershare/shared';
+import type { ApiConfig, Clock, Db, Logger, Producer, QueueClient, SecretBox, Storage } from '@cheershare/shared';
 import type { AccessTokenVerifier } from './auth/access-tokens.ts';
 import type { KeyRing } from './auth/keys.ts';
 import type { ApiMetrics } from './metrics.ts';
@@ -17,9 +17,13 @@ export interface Deps {
   storage: Storage;
   keys: KeyRing;
   accessTokens: AccessTokenVerifier;
+  /** Seals secrets kept in the database (SECRET_ENCRYPTION_KEY; the old keys still open). */
+  secrets: SecretBox;
+  /** Seals what a job must carry secretly, such as the code in an otp email (JOB_ENCRYPTION_KEY). */
+  jobSeal: SecretBox;
   metrics: ApiMetrics;
-  /** Shared by every replica: per client (otp, verify, refresh) and for all sign-in emails. */
-  limits: Record<'otp' | 'verify' | 'refresh' | 'emails', SharedLimit>;
+  /** Shared by every replica: per client (otp, verify, refresh, mfa) and for all sign-in emails. */
+  limits: Record<'otp' | 'verify' | 'refresh' | 'mfa' | 'emails', SharedLimit>;
   /** Readiness reads it; true once shutdown has begun. */
   lifecycle: { readonly draining: boolean };
 }

@@ -9,6 +9,10 @@ import { VerifyOtpSchema } from './handlers/verify-otp.ts';
 import { RefreshSchema } from './handlers/refresh.ts';
 import { TokenResponseSchema } from './handlers/token-response.ts';
 import { MeSchema, UpdateMeSchema } from './handlers/me.ts';
+import { LogoutAllSchema, SessionListSchema } from './handlers/sessions.ts';
+import { ActivityListSchema, ActivityQuerySchema } from './handlers/activity.ts';
+import { MfaRequiredSchema, VerifyMfaSchema } from './handlers/verify-mfa.ts';
+import { ConfirmTotpSchema, DisableTotpSchema, RecoveryCodesSchema, TotpEnrolmentSchema } from './handlers/mfa.ts';
 import { UploadCreativeSchema } from './handlers/upload-creative.ts';
 import { CreativeEnvelopeSchema, CreativeListSchema, ListCreativesQuerySchema } from './handlers/creatives.ts';
 import { ScheduledQuerySchema, ScheduledSchema } from './handlers/scheduled-creatives.ts';
@@ -18,8 +22,10 @@ const ok = (description: string, schema: z.ZodType) => ({ description, ...json(s
 const ERRORS: Record<string, string> = {
   400: 'The request is not valid (`details` names the fields).',
   401: 'Missing, malformed, expired or revoked credentials.',
-  404: 'No such resource (also for other users\' creatives).',
+  403: 'The second-factor code is wrong or was already used.',
+  404: 'No such resource (also for other users\' creatives and sessions).',
   408: 'The body did not arrive within its deadline (`Connection: close`).',
+  409: 'Not possible in the account\'s current state (`code` says which).',
   413: 'The body is too large.',
   415: 'The body is not of an accepted type.',
   429: 'Over a limit (per client, or the service-wide email budget); `Retry-After` says when to ask again.',
@@ -68,7 +74,12 @@ export function buildOpenApiDocument(version: string) {
           responses: { 200: ok('Ready.', ReadinessSchema), 503: ok('Not ready; `checks` says why.', ReadinessSchema) },
         },
       },
-      '/.well-known/jwks.json': { get: { summary: 'Public keys that verify access tokens', responses: { 200: ok('JWK Set.', JwksSchema) } } },
+      '/.well-known/jwks.json': {
+        get: {
+          summary: 'Public keys that verify access tokens: the signing key and any verify-only ones, each with its kid',
+          responses: { 200: ok('JWK Set, `Cache-Control: public, max-age=300`, with a strong ETag.', JwksSchema), 304: { description: 'Not modified (If-None-Match matched).' } },
+        },
+      },
       '/openapi.json': { get: { summary: 'This document', responses: { 200: ok('OpenAPI 3.1.', z.record(z.string(), z.unknown())) } } },
       '/v1/auth/otp': {
         post: {
@@ -79,20 +90,41 @@ export function buildOpenApiDocument(version: string) {
       },
       '/v1/auth/verify': {
         post: {
-          summary: 'Trade a code for tokens (the first success creates the account)',
+          summary: 'Trade a code for tokens (the first success creates the account); with MFA on, for an mfa_token',
           requestBody: body(VerifyOtpSchema),
-          responses: { 200: ok('Signed in.', TokenResponseSchema), ...errors(400, 408, 401, 413, 415, 429, 503) },
+          responses: {
+            200: ok('Signed in; or, with MFA on, `mfa_required` and the mfa_token for /v1/auth/mfa/verify (no tokens yet).', z.union([TokenResponseSchema, MfaRequiredSchema])),
+            ...errors(400, 408, 401, 413, 415, 429, 503),
+          },
+        },
+      },
+      '/v1/auth/mfa/verify': {
+        post: {
+          summary: 'Finish a sign-in with MFA on: the authenticator app\'s code or a recovery code',
+          requestBody: body(VerifyMfaSchema),
+          responses: {
+            200: ok('Signed in.', TokenResponseSchema),
+            ...errors(400, 408, 401, 413, 415, 429, 503),
+          },
         },
       },
       '/v1/auth/refresh': {
         post: {
-          summary: 'Rotate the refresh token (reusing a rotated one revokes the session)',
+          summary: 'Rotate the refresh token (reusing a rotated one revokes the session, but within REFRESH_REUSE_GRACE_SECONDS answers the same new pair)',
           requestBody: body(RefreshSchema),
           responses: { 200: ok('New tokens.', TokenResponseSchema), ...errors(400, 408, 401, 413, 415, 429, 503) },
         },
       },
       '/v1/auth/logout': {
         post: { summary: 'End this session', security: bearer, responses: { 204: { description: 'Signed out.' }, ...errors(401, 503) } },
+      },
+      '/v1/auth/logout-all': {
+        post: {
+          summary: 'End every session of the account, or every other one with keep_current',
+          security: bearer,
+          requestBody: { required: false, ...json(LogoutAllSchema) },
+          responses: { 204: { description: 'Signed out everywhere (but here, with keep_current).' }, ...errors(400, 401, 408, 413, 415, 503) },
+        },
       },
       '/v1/me': {
         get: { summary: 'The signed-in user', security: bearer, responses: { 200: ok('The user.', MeSchema), ...errors(401, 404, 503) } },
@@ -101,6 +133,46 @@ export function buildOpenApiDocument(version: string) {
           security: bearer,
           requestBody: body(UpdateMeSchema),
           responses: { 200: ok('The user.', MeSchema), ...errors(400, 401, 404, 408, 413, 415, 503) },
+        },
+      },
+      '/v1/me/sessions': {
+        get: { summary: 'My active sessions, most recently used first', security: bearer, responses: { 200: ok('The sessions.', SessionListSchema), ...errors(401, 503) } },
+      },
+      '/v1/me/sessions/{id}': {
+        delete: {
+          summary: 'End one of my sessions (its tokens stop working at once)',
+          security: bearer,
+          requestParams: { path: z.object({ id: z.uuid() }) },
+          responses: { 204: { description: 'Ended.' }, ...errors(401, 404, 503) },
+        },
+      },
+      '/v1/me/activity': {
+        get: {
+          summary: 'My account\'s sign-in and session events, newest first',
+          security: bearer,
+          requestParams: { query: ActivityQuerySchema },
+          responses: { 200: ok('A page.', ActivityListSchema), ...errors(400, 401, 503) },
+        },
+      },
+      '/v1/me/mfa/totp': {
+        post: {
+          summary: 'Start two-factor sign-in: a new authenticator-app secret (pending until confirmed)',
+          security: bearer,
+          responses: { 201: ok('The secret and its otpauth:// URI (for a QR code).', TotpEnrolmentSchema), ...errors(401, 409, 503) },
+        },
+        delete: {
+          summary: 'Turn two-factor sign-in off, with a current app code or a recovery code',
+          security: bearer,
+          requestBody: body(DisableTotpSchema),
+          responses: { 204: { description: 'Off; the recovery codes are gone.' }, ...errors(400, 401, 403, 408, 409, 413, 415, 429, 503) },
+        },
+      },
+      '/v1/me/mfa/totp/confirm': {
+        post: {
+          summary: 'Turn two-factor sign-in on with the app\'s first code (again later: new recovery codes)',
+          security: bearer,
+          requestBody: body(ConfirmTotpSchema),
+          responses: { 200: ok('On. The recovery codes, shown this once.', RecoveryCodesSchema), ...errors(400, 401, 403, 408, 409, 413, 415, 429, 503) },
         },
       },
       '/v1/creatives': {

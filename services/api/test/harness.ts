@@ -35,6 +35,7 @@ function requestFrom(localAddress: string, url: string, method: string, headers:
 const OWN_SECRETS = {
   JOB_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
   OTP_HASH_SECRET: randomBytes(32).toString('base64url'),
+  SECRET_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
   JWT_PRIVATE_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
 };
 

@@ -17,9 +17,9 @@ describe('API reference', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/.well-known/jwks.json', '/healthz', '/openapi.json', '/readyz',
-      '/v1/auth/logout', '/v1/auth/otp', '/v1/auth/refresh', '/v1/auth/verify',
+      '/v1/auth/logout', '/v1/auth/logout-all', '/v1/auth/mfa/verify', '/v1/auth/otp', '/v1/auth/refresh', '/v1/auth/verify',
       '/v1/creatives', '/v1/creatives/scheduled', '/v1/creatives/{id}', '/v1/creatives/{id}/image', '/v1/creatives/{id}/thumbnail',
-      '/v1/me',
+      '/v1/me', '/v1/me/activity', '/v1/me/mfa/totp', '/v1/me/mfa/totp/confirm', '/v1/me/sessions', '/v1/me/sessions/{id}',
     ]);
     for (const [path, operations] of Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, any> }>>)) {
       for (const [method, op] of Object.entries(operations)) {

@@ -5,12 +5,14 @@ import { manualClock, startApi, type TestApi } from './harness.ts';
 
 describe('tokens, sessions and /v1/me', () => {
   let api: TestApi;
+  // Reuse detection without the grace window (sessions.test.ts covers the window itself).
+  let noGrace: TestApi;
   beforeAll(async () => {
-    api = await startApi();
+    [api, noGrace] = await Promise.all([startApi(), startApi({ env: { REFRESH_REUSE_GRACE_SECONDS: '0' } })]);
   });
-  afterAll(() => api.close());
+  afterAll(() => Promise.all([api.close(), noGrace.close()]));
 
-  const refresh = (token: string) => api.request('POST', '/v1/auth/refresh', { json: { refresh_token: token } });
+  const refresh = (token: string, on = api) => on.request('POST', '/v1/auth/refresh', { json: { refresh_token: token } });
 
   it('issues an ES256 access token that verifies against the published JWKS with an independent library', async () => {
     const email = uniqueEmail();
@@ -47,20 +49,22 @@ describe('tokens, sessions and /v1/me', () => {
   });
 
   it('revokes the whole session family when a rotated refresh token is presented again', async () => {
-    const first = await api.signIn(uniqueEmail());
-    const second = (await refresh(first.refresh_token)).body;
-    const reuse = await refresh(first.refresh_token);
+    const first = await noGrace.signIn(uniqueEmail());
+    const second = (await refresh(first.refresh_token, noGrace)).body;
+    const reuse = await refresh(first.refresh_token, noGrace);
     expect(reuse.status).toBe(401);
     expect(reuse.body.error.code).toBe('invalid_grant');
     // The thief's reuse also locks out the newest token and the access tokens of that session.
-    expect((await refresh(second.refresh_token)).status).toBe(401);
-    expect((await api.request('GET', '/v1/me', { token: second.access_token })).status).toBe(401);
+    expect((await refresh(second.refresh_token, noGrace)).status).toBe(401);
+    expect((await noGrace.request('GET', '/v1/me', { token: second.access_token })).status).toBe(401);
   });
 
-  it('lets two refreshes of one token race: exactly one wins and the session ends revoked', async () => {
-    const first = await api.signIn(uniqueEmail());
-    const results = await Promise.all([refresh(first.refresh_token), refresh(first.refresh_token)]);
+  it('without a grace window, lets two refreshes of one token race: exactly one wins and the session ends revoked', async () => {
+    const first = await noGrace.signIn(uniqueEmail());
+    const results = await Promise.all([refresh(first.refresh_token, noGrace), refresh(first.refresh_token, noGrace)]);
     expect(results.map((r) => r.status).sort()).toEqual([200, 401]);
+    const winner = results.find((r) => r.status === 200)!.body;
+    expect((await noGrace.request('GET', '/v1/me', { token: winner.access_token })).status).toBe(401);
   });
 
   it('logs out: the session, its refresh token and its access token stop working; other sessions live on', async () => {

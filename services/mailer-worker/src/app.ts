@@ -1,6 +1,6 @@
 import type { Worker } from 'bullmq';
 import {
-  counter, createDatabase, createQueueClient, createRegistry, emailJobOptions, instrumentWorker, probe, QUEUES,
+  counter, createDatabase, createQueueClient, createRegistry, createSecretBox, emailJobOptions, instrumentWorker, probe, QUEUES,
   JOBS, registerQueueDepth, startOperatorServer, systemClock, withDeadline, type Clock, type Logger, type MailerConfig, type OperatorServer, type QueueClient,
 } from '@cheershare/shared';
 import { sql } from 'kysely';
@@ -28,6 +28,7 @@ export function createMailerApp(config: MailerConfig, opts: { logger: Logger; cl
     db: createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-mailer' }),
     // More jobs in flight than SMTP connections: database work of some overlaps the sends of others.
     transport: createSmtpTransport({ url: config.smtp.url, timeoutMs: config.smtp.timeoutMs, maxConnections: config.smtp.maxConnections }),
+    jobSeal: createSecretBox(config.jobEncryptionKey, config.jobEncryptionOldKeys),
     metrics: {
       registry,
       emails: counter(registry, 'cheershare_emails_total', 'Emails by kind and outcome: sent, retried, failed (permanently), skipped, uncertain (the server may have it: sent again for codes, not for digests).', ['kind', 'outcome']),

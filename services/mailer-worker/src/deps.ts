@@ -1,5 +1,5 @@
 import type { Transporter } from 'nodemailer';
-import type { Clock, Counter, Db, Logger, MailerConfig, Registry } from '@cheershare/shared';
+import type { Clock, Counter, Db, Logger, MailerConfig, Registry, SecretBox } from '@cheershare/shared';
 
 /** What processors need, passed in explicitly. */
 export interface Deps {
@@ -8,5 +8,7 @@ export interface Deps {
   clock: Clock;
   db: Db;
   transport: Transporter;
+  /** Opens what the api sealed in jobs: JOB_ENCRYPTION_KEY, or one of JOB_ENCRYPTION_OLD_KEYS. */
+  jobSeal: SecretBox;
   metrics: { registry: Registry; emails: Counter };
 }

@@ -127,6 +127,43 @@ export interface CreativesTable {
   deleted_at: Date | null;
 }
 
+/** A user's authenticator app. Pending (`confirmed_at` null) until a first code confirms it. */
+export interface UserTotpTable {
+  user_id: string;
+  /** The base32 secret sealed by a SecretBox (`v2.<kid>.…`) with context `totp:<user_id>`; never in clear. */
+  secret_sealed: string;
+  confirmed_at: Date | null;
+  /** When the current secret was made (enrolling again while pending replaces it). */
+  created_at: ColumnType<Date, Date | undefined, Date>;
+  /** The newest RFC 6238 time step a code was accepted for; only later steps are taken (no replay). */
+  last_step: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+}
+
+/** Single-use codes that stand in for the authenticator app. */
+export interface RecoveryCodesTable {
+  id: Generated<string>;
+  user_id: string;
+  /** HMAC-SHA256 of the normalised code, keyed with OTP_HASH_SECRET and bound to the user. */
+  code_hash: Buffer;
+  created_at: CreatedAt;
+  used_at: Date | null;
+}
+
+/** The second step of a sign-in with MFA on: its token (held by the client) completes the email challenge. */
+export interface MfaChallengesTable {
+  id: Generated<string>;
+  user_id: string;
+  /** The email challenge whose right code started it; one each. */
+  challenge_id: string;
+  /** SHA-256 of the opaque mfa_token. */
+  token_hash: Buffer;
+  expires_at: Date;
+  consumed_at: Date | null;
+  /** Codes tried, right or wrong; the token is dead at MFA_MAX_ATTEMPTS. */
+  attempts: Generated<number>;
+  created_at: CreatedAt;
+}
+
 /** Every table, as Kysely sees the database. */
 export interface Database {
   users: UsersTable;
@@ -136,6 +173,9 @@ export interface Database {
   refresh_tokens: RefreshTokensTable;
   email_deliveries: EmailDeliveriesTable;
   creatives: CreativesTable;
+  user_totp: UserTotpTable;
+  recovery_codes: RecoveryCodesTable;
+  mfa_challenges: MfaChallengesTable;
 }
 
 export type User = Selectable<UsersTable>;

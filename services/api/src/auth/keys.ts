@@ -7,8 +7,10 @@ export interface SigningKey {
 }
 
 /**
- * The keys this API signs with and accepts. One current key today; `verifiers` leaves room for
- * rotation (old public keys stay published and accepted until their tokens have expired).
+ * The keys this API signs with and accepts: `current` signs; `verifiers` holds its public key and
+ * the extra verify-only keys (one about to sign, or retired ones whose tokens have not expired),
+ * all published in the JWKS. Fixed for the life of the process: rotating means restarting with
+ * another JWT_PRIVATE_KEY / JWT_VERIFY_KEYS.
  */
 export interface KeyRing {
   current: SigningKey;
@@ -21,14 +23,23 @@ function thumbprint(jwk: JsonWebKey): string {
   return createHash('sha256').update(canonical).digest('base64url');
 }
 
-export function loadKeyRing(privateKeyPem: string): KeyRing {
+const isP256 = (key: KeyObject) => key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+
+/** `verifyKeyPems`: public (or private) PEM keys that verify and are published, never sign. */
+export function loadKeyRing(privateKeyPem: string, verifyKeyPems: readonly string[] = []): KeyRing {
   const privateKey = createPrivateKey(privateKeyPem);
-  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-    throw new Error('JWT_PRIVATE_KEY must be an EC P-256 private key (ES256)');
-  }
+  if (!isP256(privateKey)) throw new Error('JWT_PRIVATE_KEY must be an EC P-256 private key (ES256)');
   const publicKey = createPublicKey(privateKey);
   const kid = thumbprint(publicKey.export({ format: 'jwk' }));
-  return { current: { kid, privateKey, publicKey }, verifiers: new Map([[kid, publicKey]]) };
+  // The signing key first: the JWKS lists it first, and a verify key equal to it adds nothing.
+  const verifiers = new Map([[kid, publicKey]]);
+  for (const pem of verifyKeyPems) {
+    const key = createPublicKey(pem);
+    if (!isP256(key)) throw new Error('JWT_VERIFY_KEYS must hold EC P-256 keys (ES256)');
+    const id = thumbprint(key.export({ format: 'jwk' }));
+    if (!verifiers.has(id)) verifiers.set(id, key);
+  }
+  return { current: { kid, privateKey, publicKey }, verifiers };
 }
 
 /** The public half of the ring as a JWK Set, for `/.well-known/jwks.json`. */

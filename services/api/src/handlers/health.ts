@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { sql } from 'kysely';
 import { z } from 'zod';
@@ -33,10 +34,25 @@ export function handleReadyz(deps: Pick<Deps, 'db' | 'queues' | 'lifecycle'>): R
   };
 }
 
-/** GET /.well-known/jwks.json: public keys that verify our access tokens. */
+/**
+ * How long a resource server may keep our JWKS: the wait, in a key rotation, between publishing a
+ * new key and signing with it (README, Rotating keys). Five minutes keeps that wait short and the
+ * fetches rare; verifiers that refetch on an unknown kid (jose's remote JWK Set does) need not wait.
+ */
+export const JWKS_MAX_AGE_SECONDS = 300;
+
+/** GET /.well-known/jwks.json: public keys that verify our access tokens; 304 to a matching If-None-Match. */
 export function handleJwks({ keys }: Pick<Deps, 'keys'>): RequestHandler {
-  const body = publicJwks(keys);
-  return (_req, res) => {
-    res.set('Cache-Control', 'public, max-age=300').json(body);
+  const body = JSON.stringify(publicJwks(keys));
+  // The key set is fixed for the life of the process: one strong validator, the same on every replica with the same keys.
+  const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+  return (req, res) => {
+    res.set({ 'Cache-Control': `public, max-age=${JWKS_MAX_AGE_SECONDS}`, ETag: etag });
+    const tags = req.get('if-none-match')?.split(',').map((t) => t.trim().replace(/^W\//, ''));
+    if (tags?.includes(etag) || tags?.includes('*')) {
+      res.status(304).end();
+      return;
+    }
+    res.type('application/json').send(body);
   };
 }

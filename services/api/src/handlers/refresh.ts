@@ -2,7 +2,8 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Deps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
-import { rotateRefreshToken } from '../auth/sessions.ts';
+import { recordAuthEvent } from '../auth/events.ts';
+import { rotateRefreshToken, successorKey } from '../auth/sessions.ts';
 import { findUser } from '../users.ts';
 import { tokenResponse } from './token-response.ts';
 
@@ -10,23 +11,34 @@ export const RefreshSchema = z.object({ refresh_token: z.string().min(1).max(512
 
 /**
  * POST /v1/auth/refresh: rotate. The presented token stops working; presenting it again
- * revokes the whole session.
+ * revokes the whole session, except within REFRESH_REUSE_GRACE_SECONDS while its successor is
+ * unused: then the answer is that same successor (two tabs refreshing at once).
  */
 export function handleRefresh(deps: Pick<Deps, 'db' | 'config' | 'clock' | 'keys' | 'logger'>): RequestHandler {
-  const { db, clock, logger } = deps;
+  const { db, clock, logger, config } = deps;
+  const key = successorKey(config.otpHashSecret);
+  const graceSeconds = config.refreshReuseGraceSeconds;
   return async (req, res) => {
     const { refresh_token: token } = RefreshSchema.parse(req.body);
     const now = clock.now();
     const outcome = await db.transaction().execute(async (trx) => {
-      const rotated = await rotateRefreshToken(trx, { token, now });
-      if (!rotated.ok) return rotated;
+      const rotated = await rotateRefreshToken(trx, { token, now, graceSeconds, key });
+      if (!rotated.ok) {
+        if (rotated.reason === 'reused') {
+          await recordAuthEvent(trx, req, { kind: 'refresh_reuse_detected', userId: rotated.session.user_id, sessionId: rotated.session.id }, now);
+        }
+        return rotated;
+      }
       const user = await findUser(trx, rotated.session.user_id);
-      return user ? { ...rotated, user } : ({ ok: false, reason: 'unknown' } as const);
+      if (!user) return { ok: false, reason: 'unknown' } as const;
+      await recordAuthEvent(trx, req, { kind: 'refreshed', userId: user.id, sessionId: rotated.session.id }, now);
+      return { ...rotated, user };
     });
     if (!outcome.ok) {
-      if (outcome.reason === 'reused') logger.warn('refresh token reuse: session revoked');
+      if (outcome.reason === 'reused') logger.warn({ sessionId: outcome.session.id }, 'refresh token reuse: session revoked');
       throw new HttpError(401, 'invalid_grant', 'The refresh token is invalid, expired or revoked. Sign in again.');
     }
+    if (outcome.repeat) logger.info({ sessionId: outcome.session.id }, 'refresh repeated within the grace window: same pair');
     res.json(tokenResponse(deps, { user: outcome.user, sessionId: outcome.session.id, refreshToken: outcome.refreshToken, now }));
   };
 }

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { statement, unseal, type JobData } from '@cheershare/shared';
+import { statement, type JobData } from '@cheershare/shared';
 import type { Deps } from '../deps.ts';
 import { renderOtpMessage } from '../mail/otp-message.ts';
 import { deliverOnce, type Outcome, type Plan } from '../send.ts';
@@ -23,7 +23,7 @@ function staleReason(challenge: { expires_at: Date; consumed_at: Date | null; su
  * a code that is used, expired or held back by a mailbox limit, sends nothing.
  */
 export function processOtpEmail(deps: Deps) {
-  const { db, config, clock } = deps;
+  const { db, clock, jobSeal } = deps;
   return async (job: Job, data: OtpJob): Promise<Outcome> => {
     const jobId = job.id ?? `otp-${data.challengeId}`;
     return deliverOnce(deps, job, { jobId, kind: 'otp', uncertain: 'resend' }, async (): Promise<Plan> => {
@@ -35,9 +35,10 @@ export function processOtpEmail(deps: Deps) {
 
       let code: string;
       try {
-        code = unseal(config.jobEncryptionKey, data.sealedCode, data.challengeId);
-      } catch {
-        return { recipient, fail: 'sealed code does not open with this key' };
+        code = jobSeal.open(data.sealedCode, data.challengeId);
+      } catch (err) {
+        // Permanent: no retry brings a key back. An unknown kid means JOB_ENCRYPTION_OLD_KEYS lacks the key that sealed it.
+        return { recipient, fail: `sealed code does not open with JOB_ENCRYPTION_KEY or JOB_ENCRYPTION_OLD_KEYS: ${(err as Error).message}` };
       }
       return { recipient, message: renderOtpMessage({ code, requestedAt: challenge.created_at, expiresAt: challenge.expires_at }) };
     });
