@@ -138,6 +138,11 @@ const apiSchema = z.object({
   MFA_ISSUER: z.string().trim().min(1).max(64).refine((s) => !/[:\p{Cc}]/u.test(s), 'must be one line without a colon').default('cheershare'),
   MFA_TOKEN_TTL_SECONDS: int(30, 3600).default(300),
   MFA_MAX_ATTEMPTS: int(1, 20).default(5),
+  // Wrong second-factor codes per account and hour, whatever the mfa_token or address: past it the
+  // second step is refused for the hour (someone who reads the mailbox cannot keep guessing).
+  MFA_MAX_FAILURES_PER_HOUR: int(1, 1000).default(10),
+  // Turning MFA on needs a sign-in at most this old, so a stolen access token cannot bind its own app.
+  MFA_ENROL_MAX_SIGN_IN_AGE_SECONDS: int(60, 86_400).default(600),
 });
 
 // The workers' queue locks: a job whose worker died is handed out again within lock + stalled
@@ -342,7 +347,10 @@ export function loadApiConfig(env: Env) {
       window: e.CLIENT_LIMIT_WINDOW_SECONDS,
       otp: e.OTP_REQUESTS_PER_CLIENT, verify: e.VERIFY_REQUESTS_PER_CLIENT, refresh: e.REFRESH_REQUESTS_PER_CLIENT, mfa: e.MFA_REQUESTS_PER_CLIENT,
     },
-    mfa: { issuer: e.MFA_ISSUER, tokenTtlSeconds: e.MFA_TOKEN_TTL_SECONDS, maxAttempts: e.MFA_MAX_ATTEMPTS },
+    mfa: {
+      issuer: e.MFA_ISSUER, tokenTtlSeconds: e.MFA_TOKEN_TTL_SECONDS, maxAttempts: e.MFA_MAX_ATTEMPTS,
+      maxFailuresPerHour: e.MFA_MAX_FAILURES_PER_HOUR, enrolMaxSignInAgeSeconds: e.MFA_ENROL_MAX_SIGN_IN_AGE_SECONDS,
+    },
     emailsPerMinute: e.EMAILS_PER_MINUTE,
     otpHashSecret: secrets.OTP_HASH_SECRET,
     jwt: {

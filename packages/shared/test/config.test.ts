@@ -9,7 +9,7 @@ describe('config', () => {
     expect(config.http.port).toBe(3000);
     expect(config.otp).toEqual({ ttlSeconds: 600, maxAttempts: 5, resendSeconds: 30, maxPerClientHour: 5, maxPerMailboxHour: 30, longCodesAfterFailures: 10 });
     expect(config.clientLimits).toEqual({ window: 600, otp: 10, verify: 30, refresh: 60, mfa: 30 });
-    expect(config.mfa).toEqual({ issuer: 'cheershare', tokenTtlSeconds: 300, maxAttempts: 5 });
+    expect(config.mfa).toEqual({ issuer: 'cheershare', tokenTtlSeconds: 300, maxAttempts: 5, maxFailuresPerHour: 10, enrolMaxSignInAgeSeconds: 600 });
     expect(config.emailsPerMinute).toBe(300);
     expect(config.jwt.privateKeyPem).toBe(DEV_JWT_PRIVATE_KEY);
   });

@@ -22,7 +22,7 @@ const ok = (description: string, schema: z.ZodType) => ({ description, ...json(s
 const ERRORS: Record<string, string> = {
   400: 'The request is not valid (`details` names the fields).',
   401: 'Missing, malformed, expired or revoked credentials.',
-  403: 'The second-factor code is wrong or was already used.',
+  403: 'Refused: a wrong or used second-factor code, or a sign-in too old to change two-factor settings (`recent_sign_in_required`).',
   404: 'No such resource (also for other users\' creatives and sessions).',
   408: 'The body did not arrive within its deadline (`Connection: close`).',
   409: 'Not possible in the account\'s current state (`code` says which).',
@@ -158,7 +158,7 @@ export function buildOpenApiDocument(version: string) {
         post: {
           summary: 'Start two-factor sign-in: a new authenticator-app secret (pending until confirmed)',
           security: bearer,
-          responses: { 201: ok('The secret and its otpauth:// URI (for a QR code).', TotpEnrolmentSchema), ...errors(401, 409, 503) },
+          responses: { 201: ok('The secret and its otpauth:// URI (for a QR code).', TotpEnrolmentSchema), ...errors(401, 403, 409, 503) },
         },
         delete: {
           summary: 'Turn two-factor sign-in off, with a current app code or a recovery code',

@@ -150,7 +150,15 @@ describe('account activity: GET /v1/me/activity', () => {
     expect(pages.map((p) => p.length)).toEqual([3, 3, 1]);
     expect(pages.flat()).toEqual(all);
 
-    for (const query of ['?limit=0', '?limit=101', '?limit=x', '?cursor=bm90LWEtY3Vyc29y', `?cursor=${Buffer.from(`${new Date().toISOString()}|0`).toString('base64url')}`]) {
+    const cursorOf = (text: string) => `?cursor=${Buffer.from(text).toString('base64url')}`;
+    const hostileCursors = [
+      cursorOf(`${new Date().toISOString()}|0`),
+      // Past PostgreSQL's bigint, and a year it cannot store: refused here, not a 500 from the database.
+      cursorOf('2024-01-01T00:00:00.000Z|9999999999999999999'),
+      cursorOf('-010000-01-01T00:00:00.000Z|1'),
+      cursorOf('2024-01-01|1'),
+    ];
+    for (const query of ['?limit=0', '?limit=101', '?limit=x', '?cursor=bm90LWEtY3Vyc29y', ...hostileCursors]) {
       const res = await api.request('GET', `/v1/me/activity${query}`, { token: tokens.access_token });
       expect(res.status, query).toBe(400);
       expect(res.body.error.code).toBe('invalid_request');

@@ -279,6 +279,61 @@ describe(`two-factor sign-in with an authenticator app (codes by ${TOTP_REFERENC
     }
   });
 
+  it('refuses the second step for an hour after MFA_MAX_FAILURES_PER_HOUR wrong codes on the account, whatever the token', async () => {
+    const capped = await startApi({ clock, env: { ...env, MFA_MAX_FAILURES_PER_HOUR: '3' } });
+    try {
+      const { email, secret, userId } = await enabled();
+      nextStep();
+      // Three wrong codes, each on a fresh mfa_token from a fresh email code and another address.
+      for (const from of ['127.0.0.51', '127.0.0.52', '127.0.0.53']) {
+        const token = await mfaToken(email, capped);
+        const reply = await capped.request('POST', '/v1/auth/mfa/verify', { json: { mfa_token: token, code: wrong(totpAt(secret, clock.now())) }, from });
+        expect(reply.status).toBe(401);
+      }
+      const sessions = await sessionCount(userId);
+      const refused = await capped.request('POST', '/v1/auth/mfa/verify', { json: { mfa_token: await mfaToken(email, capped), code: totpAt(secret, clock.now()) }, from: '127.0.0.54' });
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe('too_many_attempts');
+      expect(refused.headers.get('retry-after')).toBe('3600');
+      expect(await sessionCount(userId)).toBe(sessions);
+      // An hour later the right code works again.
+      clock.advance(3_600_000);
+      const later = await capped.request('POST', '/v1/auth/mfa/verify', { json: { mfa_token: await mfaToken(email, capped), code: totpAt(secret, clock.now()) } });
+      expect(later.status).toBe(200);
+    } finally {
+      await capped.close();
+    }
+  });
+
+  it('needs a recent sign-in to bind an app, and ends the account\'s other sessions when MFA turns on or off', async () => {
+    const email = uniqueEmail('mfa');
+    const old = await api.signIn(email);
+    const elsewhere = await api.signIn(email);
+    clock.advance(11 * 60_000);
+    // An access token from a sign-in older than MFA_ENROL_MAX_SIGN_IN_AGE_SECONDS (600) cannot bind an app.
+    const refreshed = await api.request('POST', '/v1/auth/refresh', { json: { refresh_token: old.refresh_token } });
+    expect(refreshed.status).toBe(200);
+    const stale = await api.request('POST', '/v1/me/mfa/totp', { token: refreshed.body.access_token });
+    expect(stale.status).toBe(403);
+    expect(stale.body.error.code).toBe('recent_sign_in_required');
+    const userId = await userOf(email);
+    expect(await db().selectFrom('user_totp').select('user_id').where('user_id', '=', userId).execute()).toEqual([]);
+
+    const fresh = await api.signIn(email);
+    const enrolment = await api.request('POST', '/v1/me/mfa/totp', { token: fresh.access_token });
+    expect(enrolment.status).toBe(201);
+    secrets.push(enrolment.body.secret);
+    const elsewhereMe = await api.request('GET', '/v1/me', { token: elsewhere.access_token });
+    expect(elsewhereMe.status).toBe(200);
+    const confirmed = await api.request('POST', '/v1/me/mfa/totp/confirm', { token: fresh.access_token, json: { code: totpAt(enrolment.body.secret, clock.now()) } });
+    expect(confirmed.status).toBe(200);
+    secrets.push(...confirmed.body.recovery_codes);
+    // The sessions signed in without the second factor are over; the one that turned it on goes on.
+    expect((await api.request('GET', '/v1/me', { token: elsewhere.access_token })).status).toBe(401);
+    expect((await api.request('POST', '/v1/auth/refresh', { json: { refresh_token: refreshed.body.refresh_token } })).status).toBe(401);
+    expect((await api.request('GET', '/v1/me', { token: fresh.access_token })).status).toBe(200);
+  });
+
   it('rejects a malformed mfa_token or code with 400 and the field', async () => {
     const res = await api.request('POST', '/v1/auth/mfa/verify', { json: { mfa_token: 'short', code: '12345' } });
     expect(res.status).toBe(400);

@@ -243,6 +243,9 @@ describe('refresh from two tabs at once: the grace window', () => {
       expect(repeat.status).toBe(200);
       expect(repeat.body.refresh_token).toBe(second.body.refresh_token);
       expect((await me(timed, repeat.body.access_token)).status).toBe(200);
+      // The owner's activity shows the repeat for what it is: a second tab, or someone else holding the token.
+      const kinds = (await timed.request('GET', '/v1/me/activity', { token: repeat.body.access_token })).body.events.map((e: { kind: string }) => e.kind);
+      expect(kinds.slice(0, 2)).toEqual(['refresh_repeated', 'refreshed']);
 
       clock.advance(1);
       const reuse = await refresh(timed, first.refresh_token);

@@ -97,6 +97,19 @@ export async function replaceRecoveryCodes(db: Db, userId: string, hashes: Buffe
   await db.insertInto('recovery_codes').values(hashes.map((code_hash) => ({ user_id: userId, code_hash, created_at: now }))).execute();
 }
 
+/** Wrong second-factor codes recorded for `userId` in the hour before `now` (the activity log's mfa_failed). */
+export async function recentMfaFailures(db: Db, userId: string, now: Date): Promise<number> {
+  const row = await db.selectFrom('auth_events').select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('user_id', '=', userId).where('kind', '=', 'mfa_failed').where('at', '>', new Date(now.getTime() - 3_600_000))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** When the session `sessionId` signed in (its email code, or its second step). */
+export async function signedInAt(db: Db, sessionId: string): Promise<Date | undefined> {
+  return (await db.selectFrom('sessions').select('created_at').where('id', '=', sessionId).executeTakeFirst())?.created_at;
+}
+
 /** MFA off: the secret, the recovery codes and any second step still pending are gone. */
 export async function removeTotp(db: Db, userId: string): Promise<void> {
   await db.deleteFrom('mfa_challenges').where('user_id', '=', userId).where('consumed_at', 'is', null).execute();

@@ -7,8 +7,11 @@ import { authOf } from '../middleware/authenticate.ts';
 const encodeCursor = (c: EventCursor) => Buffer.from(`${c.at.toISOString()}|${c.id}`).toString('base64url');
 const Cursor = z.string().max(200).transform((s, ctx) => {
   const [at, id] = Buffer.from(s, 'base64url').toString('utf8').split('|');
+  // Exactly what encodeCursor writes: an ISO instant from 1970 on, and an id within bigint.
   const when = new Date(at ?? '');
-  if (Number.isNaN(when.getTime()) || !/^[1-9]\d{0,18}$/.test(id ?? '')) {
+  const wellFormed = /^(19[7-9]\d|[2-9]\d{3})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(at ?? '') && !Number.isNaN(when.getTime())
+    && /^[1-9]\d{0,18}$/.test(id ?? '') && BigInt(id ?? '0') <= 9_223_372_036_854_775_807n;
+  if (!wellFormed) {
     ctx.addIssue({ code: 'custom', message: 'is not a cursor this API returned' });
     return z.NEVER;
   }
@@ -23,7 +26,7 @@ export const ActivityEventSchema = z.object({
   id: z.string().meta({ description: 'Opaque.' }),
   at: z.iso.datetime(),
   kind: z.string().meta({
-    description: 'code_requested, long_code_issued, limit_refused, code_verified, code_failed, refreshed, refresh_reuse_detected, '
+    description: 'code_requested, long_code_issued, limit_refused, code_verified, code_failed, refreshed, refresh_repeated, refresh_reuse_detected, '
       + 'logout, logout_all, session_revoked, mfa_enabled, mfa_disabled, mfa_used, mfa_failed, recovery_code_used.',
     example: 'code_verified',
   }),

@@ -5,7 +5,8 @@ import { HttpError } from '../errors.ts';
 import { authOf } from '../middleware/authenticate.ts';
 import { spend } from '../limits/rate-limit.ts';
 import { recordAuthEvent } from '../auth/events.ts';
-import { allOrNothing, beginTotpEnrolment, confirmTotp, findTotp, readFactor, removeTotp, replaceRecoveryCodes, spendFactor } from '../auth/mfa.ts';
+import { allOrNothing, beginTotpEnrolment, confirmTotp, findTotp, readFactor, removeTotp, replaceRecoveryCodes, signedInAt, spendFactor } from '../auth/mfa.ts';
+import { revokeUserSessions } from '../auth/sessions.ts';
 import { newTotpSecret, totpUri } from '../auth/totp.ts';
 import { newRecoveryCodes, RECOVERY_CODE_COUNT } from '../auth/recovery-codes.ts';
 import { SecondFactorCodeSchema, TotpCodeSchema } from './schemas.ts';
@@ -22,6 +23,15 @@ export const DisableTotpSchema = z.object({ code: SecondFactorCodeSchema }).meta
 
 const wrongCode = () => new HttpError(403, 'invalid_code', 'The code is wrong or was already used.');
 
+// Binding an authenticator app needs a fresh sign-in: an access token stolen later in a session's
+// life cannot lock its owner out behind the thief's app.
+async function requireRecentSignIn(db: Deps['db'], config: Deps['config'], sessionId: string, now: Date): Promise<void> {
+  const at = await signedInAt(db, sessionId);
+  if (!at || now.getTime() - at.getTime() > config.mfa.enrolMaxSignInAgeSeconds * 1000) {
+    throw new HttpError(403, 'recent_sign_in_required', `Sign in again with an email code: turning on two-factor sign-in needs a sign-in less than ${Math.round(config.mfa.enrolMaxSignInAgeSeconds / 60)} minutes old.`);
+  }
+}
+
 // Codes tried on one account count per user as well as per client: a stolen access token used
 // from many addresses still gets only MFA_REQUESTS_PER_CLIENT tries a window.
 async function spendForUser(limits: Deps['limits'], res: Response, userId: string): Promise<void> {
@@ -32,9 +42,11 @@ async function spendForUser(limits: Deps['limits'], res: Response, userId: strin
 export function handleStartTotp({ db, config, clock, secrets }: Pick<Deps, 'db' | 'config' | 'clock' | 'secrets'>): RequestHandler {
   const issuer = config.mfa.issuer;
   return async (_req, res) => {
-    const { userId, user } = authOf(res);
+    const { userId, user, sessionId } = authOf(res);
+    const now = clock.now();
+    await requireRecentSignIn(db, config, sessionId, now);
     const secret = newTotpSecret();
-    if (!await beginTotpEnrolment(db, secrets, { userId, secret, now: clock.now() })) {
+    if (!await beginTotpEnrolment(db, secrets, { userId, secret, now })) {
       throw new HttpError(409, 'mfa_already_enabled', 'Two-factor sign-in is already on. Turn it off first to use another app.');
     }
     res.status(201).json({ secret, otpauth_uri: totpUri({ issuer, account: user.email, secret }) });
@@ -54,6 +66,7 @@ export function handleConfirmTotp({ db, config, clock, secrets, limits, logger }
     const now = clock.now();
     const totp = await findTotp(db, userId);
     if (!totp) throw new HttpError(409, 'mfa_not_enrolled', 'Start with POST /v1/me/mfa/totp.');
+    if (!totp.confirmed) await requireRecentSignIn(db, config, sessionId, now);
     const factor = await readFactor(code, { userId, totp, secrets, hashSecret, now, recovery: false });
     const { codes, hashes } = newRecoveryCodes(hashSecret, userId);
     const confirmed = factor && await allOrNothing(db, async (trx) => {
@@ -67,6 +80,8 @@ export function handleConfirmTotp({ db, config, clock, secrets, limits, logger }
       throw wrongCode();
     }
     if (confirmed.enabled) {
+      // Every other session signed in without the second factor: they end, this one stays.
+      await revokeUserSessions(db, { userId, keep: sessionId, reason: 'mfa_enabled', now });
       await recordAuthEvent(db, req, { kind: 'mfa_enabled', userId, sessionId }, now);
       logger.info({ userId }, 'two-factor sign-in turned on');
     }
@@ -94,6 +109,8 @@ export function handleDisableTotp({ db, config, clock, secrets, limits, logger }
       await recordAuthEvent(db, req, { kind: 'mfa_failed', userId, sessionId }, now);
       throw wrongCode();
     }
+    // Whoever turns the second factor off from this session, the others end with it.
+    await revokeUserSessions(db, { userId, keep: sessionId, reason: 'mfa_disabled', now });
     await recordAuthEvent(db, req, { kind: 'mfa_disabled', userId, sessionId }, now);
     logger.info({ userId }, 'two-factor sign-in turned off');
     res.status(204).end();

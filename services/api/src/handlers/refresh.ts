@@ -31,7 +31,9 @@ export function handleRefresh(deps: Pick<Deps, 'db' | 'config' | 'clock' | 'keys
       }
       const user = await findUser(trx, rotated.session.user_id);
       if (!user) return { ok: false, reason: 'unknown' } as const;
-      await recordAuthEvent(trx, req, { kind: 'refreshed', userId: user.id, sessionId: rotated.session.id }, now);
+      // A repeat within the grace window is its own kind, so the activity log shows it: a second tab,
+      // or someone else holding the same token.
+      await recordAuthEvent(trx, req, { kind: rotated.repeat ? 'refresh_repeated' : 'refreshed', userId: user.id, sessionId: rotated.session.id }, now);
       return { ...rotated, user };
     });
     if (!outcome.ok) {

@@ -2,7 +2,7 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Deps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
-import { allOrNothing, completeMfaChallenge, readFactor, spendFactor, startMfaChallenge, takeMfaAttempt } from '../auth/mfa.ts';
+import { allOrNothing, completeMfaChallenge, readFactor, recentMfaFailures, spendFactor, startMfaChallenge, takeMfaAttempt } from '../auth/mfa.ts';
 import { newSession } from '../auth/sessions.ts';
 import { recordAuthEvent, requestOrigin } from '../auth/events.ts';
 import { tokenResponse } from './token-response.ts';
@@ -41,6 +41,11 @@ export function handleVerifyMfa(deps: Pick<Deps, 'db' | 'config' | 'clock' | 'ke
     const pending = await takeMfaAttempt(db, { token, maxAttempts: config.mfa.maxAttempts, now });
     if (!pending) throw spent();
     const { userId, totp } = pending;
+    // Per account, whatever the token or address: each email code gives a fresh mfa_token, so
+    // without this whoever reads the mailbox could keep guessing (MFA_MAX_FAILURES_PER_HOUR).
+    if (await recentMfaFailures(db, userId, now) >= config.mfa.maxFailuresPerHour) {
+      throw new HttpError(429, 'too_many_attempts', 'Too many wrong codes for this account in the last hour. Try again later.', { 'Retry-After': '3600' });
+    }
     const factor = await readFactor(code, { userId, totp, secrets, hashSecret: config.otpHashSecret, now });
     const session = newSession({ ttlSeconds: config.refreshTtlSeconds, now });
     // The factor is spent only with the session started: a lost race (the token completed by a
