@@ -18,11 +18,11 @@ export function createApiMetrics(queues: Producer<QueueName>[]): ApiMetrics {
   registerQueueDepth(registry, queues);
   const codes = counter(registry, 'cheershare_otp_codes_total',
     'Sign-in codes by event: requested (mailed; reason long_code when 10 digits), suppressed (over a mailbox limit: answered alike, not mailed), verified, failed.', ['event', 'reason']);
-  const rateLimited = counter(registry, 'cheershare_rate_limited_total', 'Requests refused with 429 by a shared limit: otp, verify, refresh (per client) and emails (all clients).', ['limit']);
+  const rateLimited = counter(registry, 'cheershare_rate_limited_total', 'Requests refused with 429 by a shared limit: otp, verify, refresh, mfa (per client; mfa also per account) and emails (all clients).', ['limit']);
   // Every series exists from the start, so rates and alerts work before the first event.
   for (const event of ['requested', 'suppressed', 'verified', 'failed']) codes.inc({ event, reason: '' }, 0);
   codes.inc({ event: 'requested', reason: 'long_code' }, 0);
-  for (const limit of ['otp', 'verify', 'refresh', 'emails']) rateLimited.inc({ limit }, 0);
+  for (const limit of ['otp', 'verify', 'refresh', 'mfa', 'emails']) rateLimited.inc({ limit }, 0);
   return {
     registry,
     http: new Histogram({

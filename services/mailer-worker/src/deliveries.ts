@@ -30,12 +30,13 @@ export async function findDelivery(db: Db, jobId: string): Promise<{ status: Del
 }
 
 /**
- * What claiming a delivery found: `claimed` (send now), `abandoned` (send now, but a run before
- * this one died mid-send: counted in `uncertain_sends`), `busy` (another run holds a live claim
- * until `leaseUntil`), or the final status already recorded.
+ * What claiming a delivery found: `claimed` (send now; also a job an operator retried after it
+ * failed), `abandoned` (send now, but a run before this one died mid-send: counted in
+ * `uncertain_sends`), `busy` (another run holds a live claim until `leaseUntil`), or the final
+ * status already recorded.
  */
 export interface Claim {
-  outcome: 'claimed' | 'abandoned' | 'busy' | 'sent' | 'skipped' | 'failed' | 'uncertain';
+  outcome: 'claimed' | 'abandoned' | 'busy' | 'sent' | 'skipped' | 'uncertain';
   leaseUntil: Date | null;
   attempts: number;
 }

@@ -112,7 +112,6 @@ export async function deliverOnce(
       continue;
     }
     if (claim.outcome === 'sent' || claim.outcome === 'skipped' || claim.outcome === 'uncertain') return { status: claim.outcome };
-    if (claim.outcome === 'failed') throw new UnrecoverableError('delivery already failed');
     if (claim.outcome === 'abandoned') {
       // A run died between claiming and recording: the server may have the message.
       metrics.emails.inc({ kind, outcome: 'uncertain' });

@@ -111,6 +111,17 @@ describe('delivery claims and uncertain sends', () => {
     expect(await uncertainCount(h, 'creative-live')).toBe(before + 1);
   });
 
+  it('a job an operator retries after it failed is claimed and sent again', async () => {
+    const email = uniqueEmail();
+    const otp = await issueOtp(h, email);
+    await sql`insert into email_deliveries (job_id, kind, recipient, status, attempts, last_error)
+              values (${otp.jobId}, 'otp', ${email}, 'failed', 10, '451 try again later')`.execute(h.mailer.deps.db);
+    await otp.enqueue();
+    const mail = await h.sink.waitForMail((m) => m.to.includes(email));
+    expect(mail.code).toBe(otp.code);
+    expect(await h.delivery(otp.jobId, (d) => d.status === 'sent')).toMatchObject({ attempts: 11, uncertain_sends: 0 });
+  });
+
   it('an answer after the SMTP timeout: the code is recorded uncertain and sent again, so both copies are on record', async () => {
     const email = uniqueEmail();
     h.sink.planFor(email, { delayMs: SMTP_TIMEOUT_MS * 3 });

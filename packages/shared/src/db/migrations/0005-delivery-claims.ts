@@ -29,7 +29,9 @@ begin
 
   -- The row exists: lock it, so two runs racing for it decide one after the other.
   select * into v_row from email_deliveries d where d.job_id = p_job_id for update;
-  if v_row.status in ('sent', 'skipped', 'failed', 'uncertain') then
+  -- 'failed' is final for the job's own attempts, but a job that runs again after failing was
+  -- retried by an operator (Bull Board): it is claimed and sent like a retry.
+  if v_row.status in ('sent', 'skipped', 'uncertain') then
     return query select v_row.status, v_row.lease_until, v_row.attempts, v_row.uncertain_sends;
     return;
   end if;
@@ -38,7 +40,7 @@ begin
     return;
   end if;
 
-  -- 'retrying', or 'sending' with its lease run out (rows from before this migration have none).
+  -- 'retrying' or 'failed', or 'sending' with its lease run out (rows from before this migration have none).
   update email_deliveries d set
     status = 'sending',
     recipient = p_recipient,
