@@ -67,6 +67,12 @@ export function errorHandler({ logger }: { logger: Logger }): ErrorRequestHandle
       send(res, ...bodyError);
       return;
     }
+    // A path parameter that is not valid percent-encoding (the router cannot decode it): no resource
+    // has such an id.
+    if (err instanceof URIError) {
+      send(res, 404, 'not_found', 'No such resource.');
+      return;
+    }
     // A body whose Content-Encoding does not decode: body-parser passes zlib's error on as a 400
     // without a type (Z_DATA_ERROR, Z_BUF_ERROR, brotli's and zstd's codes).
     if ((err as { status?: unknown }).status === 400 && /^(Z_|ERR__ERROR_|ZSTD_error_)/.test(String((err as { code?: unknown }).code))) {
