@@ -205,13 +205,14 @@ describe(`two-factor sign-in with an authenticator app (codes by ${TOTP_REFERENC
     expect(await events(userId)).toContain('recovery_code_used');
   });
 
-  it('replaces the recovery codes when confirmed again', async () => {
-    const { email, secret, access, recoveryCodes } = await enabled();
+  it('replaces the recovery codes when confirmed again, and says so in the activity log', async () => {
+    const { email, secret, access, recoveryCodes, userId } = await enabled();
     nextStep();
     const renewed = await api.request('POST', '/v1/me/mfa/totp/confirm', { token: access, json: { code: totpAt(secret, clock.now()) } });
     expect(renewed.status).toBe(200);
     secrets.push(...renewed.body.recovery_codes);
     expect(renewed.body.recovery_codes).not.toContain(recoveryCodes[0]);
+    expect(await events(userId)).toContain('recovery_codes_replaced');
     expect((await secondStep(await mfaToken(email), recoveryCodes[0]!)).status).toBe(401);
     expect((await secondStep(await mfaToken(email), renewed.body.recovery_codes[0])).status).toBe(200);
   });

@@ -10,7 +10,7 @@ import type { Deps } from '../deps.ts';
 export type AuthEventKind =
   | 'code_requested' | 'code_verified' | 'code_failed' | 'limit_refused' | 'long_code_issued'
   | 'refreshed' | 'refresh_repeated' | 'refresh_reuse_detected' | 'logout' | 'logout_all' | 'session_revoked'
-  | 'mfa_enabled' | 'mfa_disabled' | 'mfa_used' | 'mfa_failed' | 'recovery_code_used';
+  | 'mfa_enabled' | 'mfa_disabled' | 'mfa_used' | 'mfa_failed' | 'recovery_code_used' | 'recovery_codes_replaced';
 
 export interface AuthEvent {
   kind: AuthEventKind;

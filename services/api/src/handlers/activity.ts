@@ -27,7 +27,7 @@ export const ActivityEventSchema = z.object({
   at: z.iso.datetime(),
   kind: z.string().meta({
     description: 'code_requested, long_code_issued, limit_refused, code_verified, code_failed, refreshed, refresh_repeated, refresh_reuse_detected, '
-      + 'logout, logout_all, session_revoked, mfa_enabled, mfa_disabled, mfa_used, mfa_failed, recovery_code_used.',
+      + 'logout, logout_all, session_revoked, mfa_enabled, mfa_disabled, mfa_used, mfa_failed, recovery_code_used, recovery_codes_replaced.',
     example: 'code_verified',
   }),
   ip: z.string().nullable().meta({ description: 'The client address the request came from.' }),

@@ -28,7 +28,7 @@ const wrongCode = () => new HttpError(403, 'invalid_code', 'The code is wrong or
 async function requireRecentSignIn(db: Deps['db'], config: Deps['config'], sessionId: string, now: Date): Promise<void> {
   const at = await signedInAt(db, sessionId);
   if (!at || now.getTime() - at.getTime() > config.mfa.enrolMaxSignInAgeSeconds * 1000) {
-    throw new HttpError(403, 'recent_sign_in_required', `Sign in again with an email code: turning on two-factor sign-in needs a sign-in less than ${Math.round(config.mfa.enrolMaxSignInAgeSeconds / 60)} minutes old.`);
+    throw new HttpError(403, 'recent_sign_in_required', `Sign in again with an email code: turning on two-factor sign-in needs a sign-in at most ${config.mfa.enrolMaxSignInAgeSeconds} s old.`);
   }
 }
 
@@ -78,6 +78,10 @@ export function handleConfirmTotp({ db, config, clock, secrets, limits, logger }
     if (!confirmed) {
       await recordAuthEvent(db, req, { kind: 'mfa_failed', userId, sessionId }, now);
       throw wrongCode();
+    }
+    if (!confirmed.enabled) {
+      // A repeat confirmation replaced the recovery codes: the owner should see that it happened.
+      await recordAuthEvent(db, req, { kind: 'recovery_codes_replaced', userId, sessionId }, now);
     }
     if (confirmed.enabled) {
       // Every other session signed in without the second factor: they end, this one stays.
