@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import type { Job } from 'bullmq';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, hashOtpCode, jobIds, seal } from '@cheershare/shared';
+import { createLogger, jobIds } from '@cheershare/shared';
 import { startTcpProxy, testEnv, uniqueEmail, type TcpProxy } from '@cheershare/shared/testing';
 import { makeEmailProcessor } from '../src/processors/index.ts';
 import { startMailer, type MailerHarness } from './harness.ts';
@@ -25,18 +25,8 @@ function capturedLogger() {
   return { lines, logger: createLogger({ level: 'info', name: 'claims-test', destination }) };
 }
 
-async function issueOtp(h: MailerHarness, email: string) {
-  const id = randomUUID();
-  const code = String(Math.floor(Math.random() * 1e6)).padStart(6, '0');
-  const now = new Date();
-  await h.mailer.deps.db.insertInto('otp_challenges').values({
-    id, email, mailbox: email, name: null, code_hash: hashOtpCode('irrelevant', id, code), created_at: now, suppressed: false,
-    expires_at: new Date(now.getTime() + 600_000),
-  }).execute();
-  const jobId = jobIds.otpEmail(id);
-  const data = { challengeId: id, sealedCode: seal(h.config.jobEncryptionKey, code, id) };
-  return { id, code, jobId, data, enqueue: () => h.producer.add('otp', data, { jobId }) };
-}
+/** A code issued as the API does, its job not queued yet. */
+const issueOtp = (h: MailerHarness, email: string) => h.issueCode(email, { enqueue: false });
 
 /** A user with one ready creative on `day`, so their digest has something to say. */
 async function digestFor(h: MailerHarness, email: string, day = '2031-05-17') {

@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import {
-  createLogger, createQueueClient, emailJobOptions, loadMailerConfig,
+  createLogger, createQueueClient, emailJobOptions, hashOtpCode, jobIds, loadMailerConfig, seal,
   type EmailDelivery, type Logger, type MailerConfig, type Producer,
 } from '@cheershare/shared';
 import { startSmtpSink, testEnv, type SmtpSink } from '@cheershare/shared/testing';
@@ -12,11 +13,32 @@ export interface MailerHarness {
   mailer: MailerApp;
   /** Produces to the same queue the mailer consumes, as the api and scheduler do. */
   producer: Producer<'email'>;
+  /**
+   * Issues a sign-in code as the API does: a challenge row, and a job carrying the code sealed by
+   * `sealCode` (default: this mailer's JOB_ENCRYPTION_KEY), queued unless `enqueue` is false.
+   */
+  issueCode(email: string, opts?: IssueOptions): Promise<IssuedCode>;
   /** Waits until the delivery row of `jobId` satisfies `until`. */
   delivery(jobId: string, until: (d: EmailDelivery) => boolean, timeoutMs?: number): Promise<EmailDelivery>;
   /** Waits until the job is completed or failed, and returns it as stored then. */
   finishedJob(jobId: string): Promise<Job>;
   close(): Promise<void>;
+}
+
+export interface IssueOptions {
+  ttlMs?: number;
+  createdAt?: Date;
+  suppressed?: boolean;
+  enqueue?: boolean;
+  sealCode?: (code: string, challengeId: string) => string;
+}
+
+export interface IssuedCode {
+  id: string;
+  code: string;
+  jobId: string;
+  data: { challengeId: string; sealedCode: string };
+  enqueue(): Promise<void>;
 }
 
 /** The real mailer worker against this run's PostgreSQL and queue store and an in-process SMTP server. */
@@ -34,6 +56,20 @@ export async function startMailer(
 
   return {
     sink, config, mailer, producer,
+    async issueCode(email, o = {}) {
+      const id = randomUUID();
+      const code = String(Math.floor(Math.random() * 1e6)).padStart(6, '0');
+      const createdAt = o.createdAt ?? new Date();
+      await mailer.deps.db.insertInto('otp_challenges').values({
+        id, email, mailbox: email, name: null, code_hash: hashOtpCode('irrelevant', id, code), created_at: createdAt, suppressed: o.suppressed ?? false,
+        expires_at: new Date(createdAt.getTime() + (o.ttlMs ?? 600_000)),
+      }).execute();
+      const jobId = jobIds.otpEmail(id);
+      const data = { challengeId: id, sealedCode: (o.sealCode ?? ((c, cid) => seal(config.jobEncryptionKey, c, cid)))(code, id) };
+      const enqueue = () => producer.add('otp', data, { jobId });
+      if (o.enqueue !== false) await enqueue();
+      return { id, code, jobId, data, enqueue };
+    },
     async delivery(jobId, until, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {

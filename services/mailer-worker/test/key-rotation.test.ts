@@ -1,6 +1,6 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSecretBox, hashOtpCode, jobIds, seal } from '@cheershare/shared';
+import { createSecretBox, seal } from '@cheershare/shared';
 import { uniqueEmail } from '@cheershare/shared/testing';
 import { startMailer, type MailerHarness } from './harness.ts';
 
@@ -11,18 +11,7 @@ const oldKey = randomBytes(32).toString('base64url');
 const newKey = randomBytes(32).toString('base64url');
 
 /** A challenge row and its job, the code sealed by `sealCode` as the api of that moment did. */
-async function queueCode(h: MailerHarness, email: string, sealCode: (code: string, challengeId: string) => string) {
-  const id = randomUUID();
-  const code = String(Math.floor(Math.random() * 1e6)).padStart(6, '0');
-  const now = new Date();
-  await h.mailer.deps.db.insertInto('otp_challenges').values({
-    id, email, mailbox: email, name: null, code_hash: hashOtpCode('irrelevant', id, code), created_at: now, suppressed: false,
-    expires_at: new Date(now.getTime() + 600_000),
-  }).execute();
-  const jobId = jobIds.otpEmail(id);
-  await h.producer.add('otp', { challengeId: id, sealedCode: sealCode(code, id) }, { jobId });
-  return { code, jobId };
-}
+const queueCode = (h: MailerHarness, email: string, sealCode: (code: string, challengeId: string) => string) => h.issueCode(email, { sealCode });
 
 const byOldBox = (code: string, id: string) => createSecretBox(oldKey).seal(code, id);
 // Jobs queued before key ids existed: v1, naming no key.

@@ -1,36 +1,21 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashOtpCode, jobIds, seal, type MailerConfig } from '@cheershare/shared';
+import { jobIds, seal } from '@cheershare/shared';
 import { uniqueEmail, type SmtpSink } from '@cheershare/shared/testing';
 import { makeEmailProcessor } from '../src/processors/index.ts';
-import { startMailer, type MailerHarness } from './harness.ts';
+import { startMailer, type IssueOptions, type MailerHarness } from './harness.ts';
 
 describe('mailer-worker', () => {
   let h: MailerHarness;
   let sink: SmtpSink;
-  let config: MailerConfig;
   let mailer: MailerHarness['mailer'];
   let producer: MailerHarness['producer'];
   beforeAll(async () => {
     h = await startMailer('mailer-test');
-    ({ sink, config, mailer, producer } = h);
+    ({ sink, mailer, producer } = h);
   });
   afterAll(() => h.close());
 
-  /** Issues a challenge as the API does: a hashed row, then a job carrying the sealed code. */
-  async function issue(email: string, opts: { ttlMs?: number; createdAt?: Date; enqueue?: boolean; suppressed?: boolean } = {}) {
-    const id = randomUUID();
-    const code = String(Math.floor(Math.random() * 1e6)).padStart(6, '0');
-    const createdAt = opts.createdAt ?? new Date();
-    await mailer.deps.db.insertInto('otp_challenges').values({
-      id, email, mailbox: email, name: null, code_hash: hashOtpCode('irrelevant', id, code), created_at: createdAt, suppressed: opts.suppressed ?? false,
-      expires_at: new Date(createdAt.getTime() + (opts.ttlMs ?? 600_000)),
-    }).execute();
-    const jobId = jobIds.otpEmail(id);
-    const enqueue = () => producer.add('otp', { challengeId: id, sealedCode: seal(config.jobEncryptionKey, code, id) }, { jobId });
-    if (opts.enqueue !== false) await enqueue();
-    return { id, code, jobId, enqueue };
-  }
+  const issue = (email: string, opts?: IssueOptions) => h.issueCode(email, opts);
 
   it('delivers the code in a plain-text and an HTML part and records the delivery', async () => {
     const email = uniqueEmail();
