@@ -88,6 +88,8 @@ export interface SecretBox {
    * an unknown kid, a value tampered with or sealed for another context, or anything malformed.
    */
   open(sealed: string, context: string): string;
+  /** Whether `sealed` names the key that seals now: if not, sealing it again lets the old key retire. */
+  isCurrent(sealed: string): boolean;
 }
 
 interface BoxKey {
@@ -128,6 +130,7 @@ export function createSecretBox(current: string, previous: string[] = []): Secre
       const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
       return ['v2', sealing.kid, iv.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
     },
+    isCurrent: (sealed) => sealed.startsWith(`v2.${sealing.kid}.`),
     open(sealed, context) {
       const parts = sealed.split('.');
       if (parts[0] === 'v2' && parts.length === 5 && parts.every(Boolean)) {

@@ -98,4 +98,11 @@ describe('secret boxes (keys with ids, so they can rotate)', () => {
     expect(unseal(newKey, createSecretBox(newKey).seal('123456', 'c1'), 'c1')).toBe('123456');
     expect(() => unseal(oldKey, createSecretBox(newKey).seal('123456', 'c1'), 'c1')).toThrow(/unknown key/);
   });
+
+  it('tells a value sealed with the current key from one sealed with an old key or before key ids', () => {
+    const rotated = createSecretBox(newKey, [oldKey]);
+    expect(rotated.isCurrent(rotated.seal('secret', 'c1'))).toBe(true);
+    expect(rotated.isCurrent(createSecretBox(oldKey).seal('secret', 'c1'))).toBe(false);
+    expect(rotated.isCurrent(seal(newKey, 'secret', 'c1'))).toBe(false);
+  });
 });

@@ -37,12 +37,6 @@ export async function beginTotpEnrolment(db: Db, secrets: SecretBox, args: { use
 /** What a code proves before the database has a say: the TOTP time step it is for, or the recovery code's hash. */
 export type Factor = { kind: 'totp'; step: number; resealed?: string } | { kind: 'recovery'; hash: Buffer };
 
-/** The key id a sealed value names (`v2.<kid>.…`); none for values sealed before key ids. */
-function kidOf(sealed: string): string | undefined {
-  const [version, kid] = sealed.split('.');
-  return version === 'v2' ? kid : undefined;
-}
-
 /**
  * Reads `code` (6 digits: the app's; otherwise a recovery code) against the user's TOTP. Null when
  * it cannot be right: a wrong or replayed TOTP, or something that is not a recovery code.
@@ -57,7 +51,7 @@ export async function readFactor(
     if (step === null) return null;
     // Sealed with a key that has since been rotated out of SECRET_ENCRYPTION_KEY: the accepted
     // code seals it again with the current one, so the old key can be retired once no row names it.
-    const resealed = kidOf(args.totp.sealed) === args.secrets.kid ? undefined : args.secrets.seal(secret, contextOf(args.userId));
+    const resealed = args.secrets.isCurrent(args.totp.sealed) ? undefined : args.secrets.seal(secret, contextOf(args.userId));
     return { kind: 'totp', step, ...(resealed !== undefined && { resealed }) };
   }
   const recovery = args.recovery === false ? null : normaliseRecoveryCode(code);
