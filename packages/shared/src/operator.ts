@@ -130,6 +130,11 @@ export function counter(registry: Registry, name: string, help: string, labelNam
   return (registry.getSingleMetric(name) as Counter | undefined) ?? new Counter({ name, help, labelNames, registers: [registry] });
 }
 
+/** A gauge registered once per registry. */
+export function gauge(registry: Registry, name: string, help: string, labelNames: string[] = []): Gauge {
+  return (registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, labelNames, registers: [registry] });
+}
+
 /**
  * Starts a worker service's app, or logs in one line why it cannot (queue store unreachable or not
  * migrated) and exits 1; then warns loudly when the queue store could lose jobs.

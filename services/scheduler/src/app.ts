@@ -1,6 +1,6 @@
 import type { Worker } from 'bullmq';
 import {
-  counter, createDatabase, createLocalStorage, createQueueClient, createRegistry, creativeJobOptions, emailJobOptions, instrumentWorker,
+  counter, createDatabase, gauge, createLocalStorage, createQueueClient, createRegistry, creativeJobOptions, emailJobOptions, instrumentWorker,
   JOBS, maintenanceJobOptions, probe, QUEUES, registerQueueDepth, startOperatorServer, systemClock, withDeadline,
   type Clock, type Logger, type OperatorServer, type Producer, type QueueClient, type SchedulerConfig,
 } from '@cheershare/shared';
@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import type { Deps } from './deps.ts';
 import { makeCreativesProcessor, makeMaintenanceProcessor } from './processors/index.ts';
 import { rejectUnprocessed } from './processors/process-creative.ts';
-import { upsertSchedules } from './schedules.ts';
+import { reassertSchedules, upsertSchedules, type ScheduleDisagreement } from './schedules.ts';
 import { REJECTION_KINDS, restrictDecoders } from './images.ts';
 
 export interface SchedulerApp {
@@ -66,6 +66,15 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
   // Every series exists from the start, so rates and alerts work before the first event.
   deps.metrics.images.inc({ outcome: 'ready', reason: '' }, 0);
   for (const reason of REJECTION_KINDS) deps.metrics.images.inc({ outcome: 'rejected', reason }, 0);
+  const disagreeing = gauge(registry, 'cheershare_schedule_disagreements',
+    'Recurring jobs whose settings in the queue store differ from this scheduler\'s (another scheduler started later with other DIGEST_CRON, CLEANUP_CRON or APP_TIMEZONE).');
+  disagreeing.set(0);
+  const reportDisagreements = (found: ScheduleDisagreement[]) => {
+    disagreeing.set(found.length);
+    if (found.length) {
+      logger.error({ disagreements: found }, 'schedulers disagree on DIGEST_CRON, CLEANUP_CRON or APP_TIMEZONE: the most recently started one wins and this one keeps its settings out of the queue store; give every scheduler the same settings');
+    }
+  };
   let operator: OperatorServer | undefined;
   let reassert: NodeJS.Timeout | undefined;
   const readiness = async () => {
@@ -84,11 +93,13 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
     maintenanceQueue,
     queues,
     async start() {
-      await upsertSchedules(maintenanceQueue, config);
+      const replaced = await upsertSchedules(maintenanceQueue, config);
+      if (replaced.length) logger.warn({ replaced }, 'replaced the recurring jobs of a scheduler with other settings: the most recently started scheduler wins');
       // Written again periodically, so recurring jobs come back after the queue store lost them
-      // (a Redis without persistence restarted, a flush) without restarting this service.
+      // (a Redis without persistence restarted, a flush) without restarting this service. Jobs
+      // another scheduler wrote with other settings are left alone and reported, never flapped.
       reassert = setInterval(() => {
-        upsertSchedules(maintenanceQueue, config).catch((err: unknown) => logger.warn({ error: (err as Error).message }, 'could not re-assert the recurring jobs (retrying)'));
+        reassertSchedules(maintenanceQueue, config).then(reportDisagreements, (err: unknown) => logger.warn({ error: (err as Error).message }, 'could not re-assert the recurring jobs (retrying)'));
       }, config.schedules.reassertMs);
       reassert.unref();
       await withDeadline(Promise.all(workers.map((w) => w.waitUntilReady())), 15_000, `the queue store did not answer within 15 s (${queues.description})`);

@@ -217,6 +217,34 @@ describe('scheduler', () => {
     expect(await storage().stat(creativeKeys.upload(kept))).not.toBeNull();
   });
 
+  it('reports schedulers that disagree on their settings; the most recently started wins and nobody flaps', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const capture = { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) };
+    const earlier = createSchedulerApp(config, { logger: createLogger({ level: 'warn', name: 'earlier', destination: capture }) });
+    await earlier.start();
+    const laterConfig = { ...config, schedules: { ...config.schedules, cleanup: '0 4 1 1 *' } };
+    const later = createSchedulerApp(laterConfig, { logger: createLogger({ level: 'warn', name: 'later', destination: capture }) });
+    try {
+      await later.start();
+      const stored = async () => (await app.maintenanceQueue.scheduler(SCHEDULER_IDS.cleanup))?.pattern;
+      expect(await stored()).toBe('0 4 1 1 *');
+      // The earlier schedulers (this file's app and `earlier`) re-assert every second: each cycle
+      // reports the disagreement and leaves the later scheduler's settings in place.
+      const reports = () => lines.filter((l) => l.level === 50 && l.msg.startsWith('schedulers disagree')).length;
+      await expect.poll(reports, { timeout: 10_000, interval: 100 }).toBeGreaterThanOrEqual(4);
+      expect(await stored()).toBe('0 4 1 1 *');
+      expect(await earlier.deps.metrics.registry.getSingleMetricAsString('cheershare_schedule_disagreements')).toMatch(/cheershare_schedule_disagreements\{[^}]*\} 1$/m);
+    } finally {
+      await later.stop();
+      await earlier.stop();
+    }
+    // The settings this file's other tests expect, written back by a scheduler starting again.
+    const restarted = createSchedulerApp(config, { logger: createLogger({ level: 'silent', name: 'restarted' }) });
+    await restarted.start();
+    await restarted.stop();
+    expect((await app.maintenanceQueue.scheduler(SCHEDULER_IDS.cleanup))?.pattern).toBe('0 3 1 1 *');
+  });
+
   it('writes its recurring jobs again on its own after the queue store lost them', async () => {
     for (const id of Object.values(SCHEDULER_IDS)) await app.maintenanceQueue.queue.removeJobScheduler(id);
     expect(await app.maintenanceQueue.schedulerIds()).toEqual([]);

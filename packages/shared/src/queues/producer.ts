@@ -9,6 +9,8 @@ export interface Producer<Q extends QueueName> {
   upsertScheduler<N extends JobName<Q>>(id: string, repeat: Pick<RepeatOptions, 'pattern' | 'tz' | 'every'>, template: { name: N; data: JobData<Q, N>; opts?: JobSchedulerTemplateOptions }): Promise<void>;
   /** Ids of the recurring jobs of this queue. */
   schedulerIds(): Promise<string[]>;
+  /** The recurring job `id` as the store holds it now (another replica may have written it), if any. */
+  scheduler(id: string): Promise<Pick<RepeatOptions, 'pattern' | 'tz' | 'every'> | undefined>;
   getJob(id: string): Promise<Job | undefined>;
   /** Removes every job of this queue (tests and operators). */
   obliterate(): Promise<void>;
@@ -92,6 +94,10 @@ export function makeProducer<Q extends QueueName>(name: Q, create: () => Queue, 
     },
     async schedulerIds() {
       return (await current.getJobSchedulers()).map((s) => s.key);
+    },
+    async scheduler(id) {
+      const found = await current.getJobScheduler(id);
+      return found ? { pattern: found.pattern ?? undefined, tz: found.tz ?? undefined, every: found.every ?? undefined } : undefined;
     },
     async getJob(id) {
       return (await current.getJob(id)) ?? undefined;
