@@ -17,11 +17,21 @@ export interface ServiceProcess {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
 }
 
+/** Where and how a service runs, beyond its environment. */
+export interface StartServiceOptions {
+  /** A command that execs `node <entry>` in place (e.g. `['ip', 'netns', 'exec', 'ns1']`), so the child's pid is node's. */
+  prefix?: string[];
+  /** Its working directory (default: this process's). */
+  cwd?: string;
+}
+
 /** Starts `node <entry>` with `env` (on top of PATH only) and collects what it prints. */
-export function startService(entry: string, env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, [entry], {
+export function startService(entry: string, env: Record<string, string>, opts: StartServiceOptions = {}): ServiceProcess {
+  const [command, ...args] = [...(opts.prefix ?? []), process.execPath, entry];
+  const child = spawn(command!, args, {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.cwd && { cwd: opts.cwd }),
   });
   const logs: LogLine[] = [];
   const output: string[] = [];
