@@ -24,7 +24,7 @@ export default async function setup(project: TestProject) {
 
   return async () => {
     // On PostgreSQL the queues live in the run's database, which goes with it.
-    if (services.redisUrl) await dropQueueNamespaces({ kind: 'redis', url: services.redisUrl, prefix: queuePrefix });
+    if (services.redisUrl) await dropQueueNamespaces({ kind: 'redis', topology: { mode: 'standalone', url: services.redisUrl }, prefix: queuePrefix });
     else await dropQueueNamespaces({ kind: 'postgres', url: databaseUrl, schema: queueSchemaOf(queuePrefix) });
     await dropTestDatabase(services.postgresUrl, dbName);
     await services.stop();

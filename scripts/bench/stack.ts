@@ -92,7 +92,7 @@ export async function prepareBackend(children: Children, o: StackOptions): Promi
     }
     const prefix = `csbench-${o.runId}-${o.backend}`;
     const queue: QueueSettings = o.backend === 'redis'
-      ? { kind: 'redis', url: o.redisUrl ?? '', prefix }
+      ? { kind: 'redis', topology: { mode: 'standalone', url: o.redisUrl ?? '' }, prefix }
       : { kind: 'postgres', url: databaseUrl, schema: queueSchemaOf(prefix) };
     await prepareQueueStore(queue);
     if (queue.kind === 'redis') drops.push(() => dropQueueNamespaces(queue));

@@ -73,7 +73,7 @@ describe.concurrent('queue server outage', () => {
       redis = await startRedisServer({ appendonly: false });
       stack = await startFaultStack({ env: { QUEUE_BACKEND: 'redis', REDIS_URL: redis.url, SCHEDULE_REASSERT_MS: '5000' } });
       const s = stack;
-      const maintenanceQueue = (maintenance = createQueueClient({ kind: 'redis', url: redis.url, prefix: s.env.QUEUE_PREFIX! })).producer('maintenance', {});
+      const maintenanceQueue = (maintenance = createQueueClient({ kind: 'redis', topology: { mode: 'standalone', url: redis.url }, prefix: s.env.QUEUE_PREFIX! })).producer('maintenance', {});
       const schedulerIds = () => maintenanceQueue.schedulerIds().then((ids) => ids.sort(), () => []);
       const { token } = await signIn(s);
       // What is accepted before the outage is delivered before it: a server without persistence loses its queue.

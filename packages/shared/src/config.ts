@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { canonicalTimeZone, isValidTimeZone } from './time.ts';
 import { DEV_JWT_PRIVATE_KEY, DEV_JOB_ENCRYPTION_KEY, DEV_OTP_HASH_SECRET, DEV_SECRET_ENCRYPTION_KEY } from './dev-secrets.ts';
 import { isLoopbackHost } from './loopback.ts';
-import { queueSchemaOf, type QueueSettings } from './queues/backend.ts';
+import { queueSchemaOf, type QueueSettings, type RedisNode } from './queues/backend.ts';
 
 /** Thrown when the environment does not describe a runnable process. The message names every bad variable. */
 export class ConfigError extends Error {
@@ -43,6 +43,22 @@ const verifyKeys = z.string().transform((s, ctx) => {
   return keys;
 });
 
+// Redis addresses: host:port, comma-separated; an IPv6 host in brackets ([::1]:26379).
+const hostPorts = z.string().transform((s, ctx) => {
+  const nodes: RedisNode[] = [];
+  for (const item of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(item);
+    const port = Number(m?.[2]);
+    if (!m?.[1] || port < 1 || port > 65535) {
+      ctx.issues.push({ code: 'custom', message: `must be host:port pairs separated by commas (${JSON.stringify(item)} is not one)`, input: s });
+      return z.NEVER;
+    }
+    nodes.push({ host: m[1].replace(/^\[(.*)\]$/, '$1'), port });
+  }
+  if (nodes.length === 0) ctx.issues.push({ code: 'custom', message: 'must name at least one host:port', input: s });
+  return nodes;
+});
+
 const common = {
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -52,8 +68,16 @@ const common = {
   // backend in QUEUE_DATABASE_URL (default: DATABASE_URL's database).
   QUEUE_BACKEND: z.enum(['redis', 'postgres']).optional(),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  // Or a master found through Sentinel, or a Redis Cluster (exactly one of the three); their data
+  // nodes' credentials come apart from the addresses.
+  REDIS_SENTINELS: hostPorts.optional(),
+  REDIS_SENTINEL_MASTER: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be the master group name Sentinel monitors').optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  REDIS_CLUSTER_NODES: hostPorts.optional(),
+  REDIS_USERNAME: z.string().optional(),
+  REDIS_PASSWORD: z.string().optional(),
   QUEUE_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,56}$/, 'must be 1 to 56 letters, digits, _ or -').default('cheershare'),
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,56}$/, 'must be 1 to 56 letters, digits, _ or - (on a Redis Cluster the {hash tag} is added for you)').default('cheershare'),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(20_000),
   // The operator port (/healthz, /readyz, /metrics): loopback unless a deployment opens it.
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
@@ -191,6 +215,8 @@ const schedulerSchema = z.object({
 const migrateSchema = z.object({
   NODE_ENV: common.NODE_ENV, LOG_LEVEL: common.LOG_LEVEL, DATABASE_URL: common.DATABASE_URL,
   QUEUE_BACKEND: common.QUEUE_BACKEND, REDIS_URL: common.REDIS_URL, QUEUE_DATABASE_URL: common.QUEUE_DATABASE_URL, QUEUE_PREFIX: common.QUEUE_PREFIX,
+  REDIS_SENTINELS: common.REDIS_SENTINELS, REDIS_SENTINEL_MASTER: common.REDIS_SENTINEL_MASTER, REDIS_SENTINEL_PASSWORD: common.REDIS_SENTINEL_PASSWORD,
+  REDIS_CLUSTER_NODES: common.REDIS_CLUSTER_NODES, REDIS_USERNAME: common.REDIS_USERNAME, REDIS_PASSWORD: common.REDIS_PASSWORD,
 });
 
 type Env = Record<string, string | undefined>;
@@ -263,17 +289,48 @@ const DEV_JWT_PUBLIC_KEY = createPublicKey(DEV_JWT_PRIVATE_KEY).export({ type: '
 function requireInProduction(env: Env, names: string[]): void {
   if (env.NODE_ENV !== 'production') return;
   const missing = names.filter((n) => !env[n]).map((n) => `  ${n}: required when NODE_ENV=production`);
-  if (!env.REDIS_URL && env.QUEUE_BACKEND !== 'postgres') missing.splice(env.DATABASE_URL ? 0 : 1, 0, '  REDIS_URL: required when NODE_ENV=production (or set QUEUE_BACKEND=postgres)');
+  const redisNamed = !!(env.REDIS_URL || env.REDIS_SENTINELS || env.REDIS_CLUSTER_NODES);
+  if (!redisNamed && env.QUEUE_BACKEND !== 'postgres') {
+    missing.splice(env.DATABASE_URL ? 0 : 1, 0, '  REDIS_URL: required when NODE_ENV=production (or REDIS_SENTINELS, REDIS_CLUSTER_NODES, or set QUEUE_BACKEND=postgres)');
+  }
   if (missing.length > 0) throw new ConfigError(`invalid environment:\n${missing.join('\n')}`);
 }
 
-type QueueEnv = { QUEUE_BACKEND?: 'redis' | 'postgres' | undefined; REDIS_URL?: string | undefined; QUEUE_DATABASE_URL?: string | undefined; DATABASE_URL: string; QUEUE_PREFIX: string };
+type QueueEnv = {
+  QUEUE_BACKEND?: 'redis' | 'postgres' | undefined; REDIS_URL?: string | undefined; QUEUE_DATABASE_URL?: string | undefined; DATABASE_URL: string; QUEUE_PREFIX: string;
+  REDIS_SENTINELS?: RedisNode[] | undefined; REDIS_SENTINEL_MASTER?: string | undefined; REDIS_SENTINEL_PASSWORD?: string | undefined;
+  REDIS_CLUSTER_NODES?: RedisNode[] | undefined; REDIS_USERNAME?: string | undefined; REDIS_PASSWORD?: string | undefined;
+};
+
+/** Exactly one way to Redis, with the settings that way needs and none that it would ignore. */
+function redisTopologyProblems(e: QueueEnv): string[] {
+  const named = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((n) => e[n] !== undefined);
+  const problems: string[] = [];
+  if (named.length > 1) problems.push(`  ${named.join(', ')}: set only one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES`);
+  if (e.REDIS_SENTINELS && !e.REDIS_SENTINEL_MASTER) problems.push('  REDIS_SENTINEL_MASTER: required with REDIS_SENTINELS (the master group name Sentinel monitors)');
+  for (const n of ['REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_PASSWORD'] as const) {
+    if (e[n] !== undefined && !e.REDIS_SENTINELS) problems.push(`  ${n}: only used with REDIS_SENTINELS`);
+  }
+  for (const n of ['REDIS_USERNAME', 'REDIS_PASSWORD'] as const) {
+    if (e[n] === undefined || e.REDIS_SENTINELS || e.REDIS_CLUSTER_NODES) continue;
+    problems.push(`  ${n}: only used with REDIS_SENTINELS or REDIS_CLUSTER_NODES${e.REDIS_URL ? ' (put the credentials in REDIS_URL: redis://user:password@host:port)' : ''}`);
+  }
+  return problems;
+}
 
 function queueSettings(e: QueueEnv): QueueSettings {
-  const kind = e.QUEUE_BACKEND ?? (e.REDIS_URL ? 'redis' : 'postgres');
-  return kind === 'redis'
-    ? { kind, url: e.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: e.QUEUE_PREFIX }
-    : { kind, url: e.QUEUE_DATABASE_URL ?? e.DATABASE_URL, schema: queueSchemaOf(e.QUEUE_PREFIX) };
+  const problems = redisTopologyProblems(e);
+  if (problems.length) throw new ConfigError(`invalid environment:\n${problems.join('\n')}`);
+  const redisNamed = !!(e.REDIS_URL || e.REDIS_SENTINELS || e.REDIS_CLUSTER_NODES);
+  const kind = e.QUEUE_BACKEND ?? (redisNamed ? 'redis' : 'postgres');
+  if (kind === 'postgres') return { kind, url: e.QUEUE_DATABASE_URL ?? e.DATABASE_URL, schema: queueSchemaOf(e.QUEUE_PREFIX) };
+  const credentials = { username: e.REDIS_USERNAME, password: e.REDIS_PASSWORD };
+  const topology = e.REDIS_SENTINELS && e.REDIS_SENTINEL_MASTER
+    ? { mode: 'sentinel' as const, sentinels: e.REDIS_SENTINELS, master: e.REDIS_SENTINEL_MASTER, sentinelPassword: e.REDIS_SENTINEL_PASSWORD, ...credentials }
+    : e.REDIS_CLUSTER_NODES
+      ? { mode: 'cluster' as const, nodes: e.REDIS_CLUSTER_NODES, ...credentials }
+      : { mode: 'standalone' as const, url: e.REDIS_URL ?? 'redis://127.0.0.1:6379' };
+  return { kind, topology, prefix: e.QUEUE_PREFIX };
 }
 
 function commonSections(e: z.output<typeof apiSchema> | z.output<typeof mailerSchema> | z.output<typeof schedulerSchema>) {

@@ -6,6 +6,7 @@ export * from './shutdown.ts';
 export * from './db/database.ts';
 export * from './db/types.ts';
 export * from './db/migrate.ts';
+export * from './db/writable.ts';
 export * from './queues/jobs.ts';
 export * from './queues/backend.ts';
 export * from './queues/job-options.ts';

@@ -75,7 +75,7 @@ describe('config', () => {
   });
 
   it('puts the queues on Redis when REDIS_URL is set, otherwise on PostgreSQL in the app database', () => {
-    expect(loadApiConfig({ REDIS_URL: 'redis://cache:6379', QUEUE_PREFIX: 'app' }).queue).toEqual({ kind: 'redis', url: 'redis://cache:6379', prefix: 'app' });
+    expect(loadApiConfig({ REDIS_URL: 'redis://cache:6379', QUEUE_PREFIX: 'app' }).queue).toEqual({ kind: 'redis', topology: { mode: 'standalone', url: 'redis://cache:6379' }, prefix: 'app' });
     expect(loadApiConfig({ DATABASE_URL: 'postgres://db/app', QUEUE_PREFIX: 'My-App' }).queue).toEqual({ kind: 'postgres', url: 'postgres://db/app', schema: 'my_app' });
     expect(loadApiConfig({ QUEUE_DATABASE_URL: 'postgres://jobs/q' }).queue).toMatchObject({ kind: 'postgres', url: 'postgres://jobs/q' });
     expect(loadApiConfig({ QUEUE_BACKEND: 'postgres', REDIS_URL: 'redis://cache:6379' }).queue.kind).toBe('postgres');

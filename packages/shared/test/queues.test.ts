@@ -97,9 +97,10 @@ describe('queue store durability warnings', () => {
 describe(`queue producers when the store was down at their first use (${testQueueBackend()} backend)`, () => {
   it('recover once the store is back: a request made during the outage is refused, later ones succeed', async () => {
     const base = loadMigrateConfig(await testEnv()).queue;
-    const target = new URL(base.url);
+    const url = base.kind === 'postgres' ? base.url : base.topology.mode === 'standalone' ? base.topology.url : '';
+    const target = new URL(url);
     const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
-    const queues = createQueueClient({ ...base, url: proxy.via(base.url) });
+    const queues = createQueueClient(base.kind === 'postgres' ? { ...base, url: proxy.via(url) } : { ...base, topology: { mode: 'standalone', url: proxy.via(url) } });
     try {
       const email = queues.producer('email', emailJobOptions({ attempts: 1, backoffMs: 100 }));
       proxy.cut();

@@ -1,9 +1,8 @@
 import type { Worker } from 'bullmq';
 import {
-  counter, createDatabase, createQueueClient, createRegistry, createSecretBox, emailJobOptions, instrumentWorker, probe, QUEUES,
+  counter, createDatabase, createQueueClient, databaseWritable, createRegistry, createSecretBox, emailJobOptions, instrumentWorker, probe, QUEUES,
   JOBS, registerQueueDepth, startOperatorServer, systemClock, withDeadline, type Clock, type Logger, type MailerConfig, type OperatorServer, type QueueClient,
 } from '@cheershare/shared';
-import { sql } from 'kysely';
 import type { Deps } from './deps.ts';
 import { createSmtpTransport } from './mail/transport.ts';
 import { makeEmailProcessor } from './processors/index.ts';
@@ -48,7 +47,7 @@ export function createMailerApp(config: MailerConfig, opts: { logger: Logger; cl
   let operator: OperatorServer | undefined;
   // Ready only while the worker is consuming and its stores answer.
   const readiness = async () => {
-    const [database, queue] = await Promise.all([probe(() => sql`select 1`.execute(deps.db)), probe(() => queues.ping())]);
+    const [database, queue] = await Promise.all([probe(() => databaseWritable(deps.db)), probe(() => queues.writable())]);
     return { database, queue, consuming: worker.isRunning() && !worker.closing };
   };
 

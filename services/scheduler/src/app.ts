@@ -1,10 +1,9 @@
 import type { Worker } from 'bullmq';
 import {
   counter, createDatabase, gauge, createLocalStorage, createQueueClient, createRegistry, creativeJobOptions, emailJobOptions, instrumentWorker,
-  JOBS, maintenanceJobOptions, probe, QUEUES, registerQueueDepth, startOperatorServer, systemClock, withDeadline,
+  JOBS, maintenanceJobOptions, databaseWritable, probe, QUEUES, registerQueueDepth, startOperatorServer, systemClock, withDeadline,
   type Clock, type Logger, type OperatorServer, type Producer, type QueueClient, type SchedulerConfig,
 } from '@cheershare/shared';
-import { sql } from 'kysely';
 import type { Deps } from './deps.ts';
 import { makeCreativesProcessor, makeMaintenanceProcessor } from './processors/index.ts';
 import { rejectUnprocessed } from './processors/process-creative.ts';
@@ -78,7 +77,7 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
   let operator: OperatorServer | undefined;
   let reassert: NodeJS.Timeout | undefined;
   const readiness = async () => {
-    const [database, queue] = await Promise.all([probe(() => sql`select 1`.execute(deps.db)), probe(() => queues.ping())]);
+    const [database, queue] = await Promise.all([probe(() => databaseWritable(deps.db)), probe(() => queues.writable())]);
     return { database, queue, consuming: workers.every((w) => w.isRunning() && !w.closing) };
   };
   for (const worker of workers) {

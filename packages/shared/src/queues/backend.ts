@@ -2,14 +2,15 @@ import {
   createPostgresBackend, Queue, Worker,
   type DefaultJobOptions, type Job, type WorkerOptions,
 } from 'bullmq';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { RateLimiterPostgres, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { QueueName } from './jobs.ts';
 import { makeProducer, type Producer } from './producer.ts';
+import { connectRedis, describeRedisTopology, masters, probeWrite, queueKeyPrefix, reportConnectionErrors, type RedisTopology } from './redis.ts';
 
-export { QueueUnavailableError, type Producer } from './producer.ts';
+export { QueueUnavailableError, isQueueStoreUnavailable, type Producer } from './producer.ts';
+export { connectRedis, queueKeyPrefix, describeRedisTopology, type RedisNode, type RedisTopology, type RedisConnection } from './redis.ts';
 import { RATE_LIMIT_TABLE } from './store.ts';
 import { DeadlineClient } from '../db/database.ts';
 
@@ -18,9 +19,12 @@ import { DeadlineClient } from '../db/database.ts';
 // Services and tests see only QueueClient, Producer and Worker. Rate limiters live in the same
 // store, so every API replica shares them on either backend.
 
-/** Where the queues live. Redis namespaces keys with a prefix; PostgreSQL uses a schema. */
+/**
+ * Where the queues live. Redis (one server, Sentinel or Cluster) namespaces keys with a prefix,
+ * hash-tagged on a cluster (queueKeyPrefix); PostgreSQL uses a schema.
+ */
 export type QueueSettings =
-  | { kind: 'redis'; url: string; prefix: string }
+  | { kind: 'redis'; topology: RedisTopology; prefix: string }
   | { kind: 'postgres'; url: string; schema: string };
 
 /** The PostgreSQL schema that holds the queues of a QUEUE_PREFIX (dashes become underscores). */
@@ -72,20 +76,16 @@ export interface QueueClient {
    * or when the server will not say (CONFIG disabled, as on some managed services).
    */
   durabilityWarnings(): Promise<string[]>;
-  /** Resolves when the queue store answers (readiness). */
+  /** Resolves when the queue store answers. */
   ping(): Promise<void>;
+  /**
+   * Resolves when the queue store accepts writes (readiness): a Redis replica or a demoted master
+   * (READONLY), a cluster node that redirects where the client cannot follow, or a PostgreSQL in
+   * recovery rejects.
+   */
+  writable(): Promise<void>;
   /** Closes every producer made here and the shared connection. Workers are closed by their owners. */
   close(): Promise<void>;
-}
-
-/** Logs connection trouble once, then at most every 30 s while it lasts. */
-function reportConnectionErrors(logger: Logger | undefined, what: string): (err: Error) => void {
-  let last = 0;
-  return (err) => {
-    if (!logger || Date.now() - last < 30_000) return;
-    last = Date.now();
-    logger.warn({ error: err.message }, `${what} connection error (retrying)`);
-  };
 }
 
 /** A URL fit for logs: any password replaced. */
@@ -98,7 +98,7 @@ export function redactUrl(url: string): string {
 /** Where the queues are, for logs and start-up banners (never a password). */
 export function describeQueueSettings(settings: QueueSettings): string {
   return settings.kind === 'redis'
-    ? `Redis ${redactUrl(settings.url)} (key prefix ${settings.prefix})`
+    ? `${describeRedisTopology(settings.topology)} (key prefix ${queueKeyPrefix(settings.topology, settings.prefix)})`
     : `PostgreSQL ${redactUrl(settings.url)} (BullMQ PostgreSQL backend, schema ${settings.schema})`;
 }
 
@@ -153,6 +153,7 @@ export function createQueueClient(settings: QueueSettings, logger?: Logger): Que
     rateLimiter: (opts) => backend.rateLimiter(opts),
     durabilityWarnings: () => backend.durabilityWarnings(),
     ping: () => backend.ping(),
+    writable: () => backend.writable(),
     async close() {
       await Promise.allSettled(producers.map((p) => p.close()));
       await backend.close();
@@ -166,6 +167,7 @@ interface Backend {
   rateLimiter: QueueClient['rateLimiter'];
   durabilityWarnings: QueueClient['durabilityWarnings'];
   ping(): Promise<void>;
+  writable(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -177,32 +179,36 @@ interface Backend {
  * load that saves a system call per command, a visible share of the API's CPU.
  */
 function redisBackend(settings: Extract<QueueSettings, { kind: 'redis' }>, logger?: Logger): Backend {
-  const shared = new Redis(settings.url, {
-    maxRetriesPerRequest: 1, connectTimeout: CONNECT_TIMEOUT_MS, retryStrategy: (times) => Math.min(times * 200, 2_000), enableAutoPipelining: true,
-  });
+  const prefix = queueKeyPrefix(settings.topology, settings.prefix);
+  const shared = connectRedis(settings.topology, 'commands', { autoPipelining: true });
   // Reconnection is automatic; without a listener a lost connection would crash the process.
   shared.on('error', reportConnectionErrors(logger, 'redis'));
   return {
-    queue: (name, defaultJobOptions) => new Queue(name, { connection: shared, prefix: settings.prefix, defaultJobOptions, skipWaitingForReady: true }),
+    queue: (name, defaultJobOptions) => new Queue(name, { connection: shared, prefix, defaultJobOptions, skipWaitingForReady: true }),
     worker(name, processor, opts = {}) {
-      const connection = new Redis(settings.url, { maxRetriesPerRequest: null });
+      const connection = connectRedis(settings.topology, 'blocking');
       connection.on('error', reportConnectionErrors(logger, 'redis'));
-      const worker = new Worker(name, processor, { ...opts, connection, prefix: settings.prefix });
+      const worker = new Worker(name, processor, { ...opts, connection, prefix });
       worker.on('closed', () => connection.disconnect());
       return worker;
     },
-    // Keys live under the queue prefix, like every other key of this deployment.
-    rateLimiter: (opts) => new RateLimiterRedis({ ...opts, keyPrefix: `${settings.prefix}:limit:${opts.keyPrefix}`, storeClient: shared }),
+    // Keys live under the queue prefix (in its slot on a cluster), like every other key of this deployment.
+    rateLimiter: (opts) => new RateLimiterRedis({ ...opts, keyPrefix: `${prefix}:limit:${opts.keyPrefix}`, storeClient: shared }),
+    // On a cluster every master is asked: a failover may move the queues' slot to any of them.
     async durabilityWarnings() {
-      const read = async (name: string) => ((await shared.config('GET', name)))[1];
       try {
-        const [policy, appendonly, save] = await Promise.all([read('maxmemory-policy'), read('appendonly'), read('save')]);
-        return redisDurabilityWarnings({ policy, appendonly, save });
+        const found = await Promise.all((await masters(shared)).map(async (node) => {
+          const read = async (name: string) => (await node.config('GET', name))[1];
+          const [policy, appendonly, save] = await Promise.all([read('maxmemory-policy'), read('appendonly'), read('save')]);
+          return redisDurabilityWarnings({ policy, appendonly, save });
+        }));
+        return [...new Set(found.flat())];
       } catch {
         return [];
       }
     },
     ping: async () => void (await shared.ping()),
+    writable: () => probeWrite(shared, prefix),
     close: () => Promise.resolve(shared.disconnect()),
   };
 }
@@ -259,6 +265,11 @@ function postgresBackend(settings: Extract<QueueSettings, { kind: 'postgres' }>,
     },
     // The ledger table exists only in a migrated queue schema.
     ping: async () => void (await probe.query('select 1 from migration limit 1')),
+    // A standby (in recovery) answers reads and refuses every write: not ready.
+    async writable() {
+      const { rows } = await probe.query<{ recovering: boolean }>('select pg_is_in_recovery() as recovering, (select 1 from migration limit 1) as migrated');
+      if (rows[0]?.recovering !== false) throw new Error('the queue database is in recovery (a standby): it accepts no writes');
+    },
     close: async () => {
       await Promise.all([probe.end(), limits?.end()]);
     },

@@ -25,6 +25,22 @@ export class QueueUnavailableError extends Error {
   override name = 'QueueUnavailableError';
 }
 
+// Redis replies (case-sensitive codes) and ioredis messages that mean the store cannot take the
+// command now: a failover under way (READONLY from a demoted master, MASTERDOWN, a cluster slot
+// moving), a cluster that is down or refuses a layout, or a connection that gave up.
+const REDIS_REPLY = /(^|[\s:])(READONLY|MOVED|ASK|CROSSSLOT|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|NOREPLICAS) /;
+const IOREDIS_GAVE_UP = /connection is closed|all sentinels are unreachable|failed to refresh slots cache|none of (the )?startup nodes is available|too many cluster redirections|cluster isn't ready|max retries per request|stream isn't writeable/i;
+
+/**
+ * Whether `err` says the queue store is unavailable for now (down, failing over, read-only, or a
+ * cluster that cannot serve the command), so a client should get a 503 and try again.
+ */
+export function isQueueStoreUnavailable(err: unknown): boolean {
+  if (err instanceof QueueUnavailableError) return true;
+  if (!(err instanceof Error)) return false;
+  return REDIS_REPLY.test(err.message) || IOREDIS_GAVE_UP.test(err.message) || (err.cause !== undefined && err.cause !== err && isQueueStoreUnavailable(err.cause));
+}
+
 /**
  * BullMQ 6.7 remembers a failed first connection, on both backends: a queue whose first use came
  * while its store was down fails every later call, even once the store is back (Redis: its INFO

@@ -1,8 +1,8 @@
 import { runMigrations } from 'bullmq';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { QueueName } from './jobs.ts';
 import type { QueueSettings } from './backend.ts';
+import { connectRedis, masters, namespacePattern, queueKeyPrefix } from './redis.ts';
 
 // Administration of the queue store, for `npm run migrate` and tests: both backends' layouts are
 // known here and in backend.ts only.
@@ -44,14 +44,18 @@ export async function prepareQueueStore(settings: QueueSettings): Promise<'creat
  */
 export async function dropQueueNamespaces(settings: QueueSettings): Promise<void> {
   if (settings.kind === 'redis') {
-    const redis = new Redis(settings.url, { maxRetriesPerRequest: 1 });
+    const redis = connectRedis(settings.topology, 'commands');
     try {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${settings.prefix}*`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
+      // A cluster's keys are spread over its masters: each is scanned; each key is deleted on its
+      // own, since one DEL of keys from different slots would be refused (CROSSSLOT).
+      for (const node of await masters(redis)) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', namespacePattern(settings.topology, settings.prefix), 'COUNT', 500);
+          cursor = next;
+          await Promise.all(keys.map((key) => redis.del(key)));
+        } while (cursor !== '0');
+      }
     } finally {
       redis.disconnect();
     }
@@ -73,9 +77,9 @@ export async function dropQueueNamespaces(settings: QueueSettings): Promise<void
  */
 export async function readStoredJob(settings: QueueSettings, queue: QueueName, jobId: string): Promise<string | undefined> {
   if (settings.kind === 'redis') {
-    const redis = new Redis(settings.url, { maxRetriesPerRequest: 1 });
+    const redis = connectRedis(settings.topology, 'commands');
     try {
-      const hash = await redis.hgetall(`${settings.prefix}:${queue}:${jobId}`);
+      const hash = await redis.hgetall(`${queueKeyPrefix(settings.topology, settings.prefix)}:${queue}:${jobId}`);
       return Object.keys(hash).length ? JSON.stringify(hash) : undefined;
     } finally {
       redis.disconnect();

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { sql } from 'kysely';
 import { z } from 'zod';
-import { probe } from '@cheershare/shared';
+import { databaseWritable, probe } from '@cheershare/shared';
 import type { Deps } from '../deps.ts';
 import { publicJwks } from '../auth/keys.ts';
 
@@ -21,7 +20,8 @@ export function handleHealthz(): RequestHandler {
 
 /** What readiness looks at, here and on the operator port: every value must be true. */
 export async function readinessChecks({ db, queues, lifecycle }: Pick<Deps, 'db' | 'queues' | 'lifecycle'>) {
-  const [database, queue] = await Promise.all([probe(() => sql`select 1`.execute(db)), probe(() => queues.ping())]);
+  // Writable, not merely answering: a standby database or a read-only Redis replica is not ready.
+  const [database, queue] = await Promise.all([probe(() => databaseWritable(db)), probe(() => queues.writable())]);
   return { database, queue, not_draining: !lifecycle.draining };
 }
 

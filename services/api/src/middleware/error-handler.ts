@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
-import { isDatabaseUnavailable, QueueUnavailableError, type Logger } from '@cheershare/shared';
+import { isDatabaseUnavailable, isQueueStoreUnavailable, type Logger } from '@cheershare/shared';
 import { HttpError } from '../errors.ts';
 
 // Errors from body-parser carry a `type`; each maps to a client error, never a 500.
@@ -31,7 +31,8 @@ const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 
 /** Infrastructure that is down or overloaded is a 503 the client may retry, not a bug. */
 function isUnavailable(err: unknown): boolean {
-  if (err instanceof QueueUnavailableError || isDatabaseUnavailable(err)) return true;
+  // The queue store's own words for down, failing over, read-only or a cluster that cannot serve.
+  if (isQueueStoreUnavailable(err) || isDatabaseUnavailable(err)) return true;
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
