@@ -130,12 +130,24 @@ const PROBE_TTL_MS = 10_000;
 const probeId = randomBytes(6).toString('hex');
 
 /**
- * Resolves when Redis accepts a write in the queues' slot: a short-lived key under the prefix. A
- * replica (`READONLY`), a cluster node that redirects where we cannot follow (`MOVED`), a cluster
- * without that slot (`CLUSTERDOWN`) or a master without quorum of replicas all reject it.
+ * Resolves when Redis accepts a write of two keys in one transaction under the queue prefix, as
+ * BullMQ's scripts need. A replica or a demoted master (`READONLY`), a cluster without the slot
+ * (`CLUSTERDOWN`) reject it, and so does a cluster node reached by URL: the two keys' hash tags
+ * are in different slots there (`CROSSSLOT`/`MOVED`), while through the cluster client the prefix's
+ * own tag keeps them in one slot. The keys expire by themselves.
  */
 export async function probeWrite(client: RedisConnection, keyPrefix: string): Promise<void> {
-  await client.set(`${keyPrefix}:ready:${probeId}`, '1', 'PX', PROBE_TTL_MS);
+  const [a, b] = isCluster(client) ? ['a', 'b'] : ['{0}', '{1}'];
+  const results = await client.multi()
+    .set(`${keyPrefix}:ready:${probeId}:${a}`, '1', 'PX', PROBE_TTL_MS)
+    .set(`${keyPrefix}:ready:${probeId}:${b}`, '1', 'PX', PROBE_TTL_MS)
+    .exec()
+    // EXECABORT says only that a queued command was refused: the refusal itself is the reason.
+    .catch((err: Error & { previousErrors?: Error[] }) => {
+      throw err.previousErrors?.[0] ?? err;
+    });
+  const failed = results?.find(([err]) => err)?.[0];
+  if (!results || failed) throw failed ?? new Error('the readiness transaction was discarded');
 }
 
 /** Each master of a cluster, or the one server: where a SCAN must run to see every key. */

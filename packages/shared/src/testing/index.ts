@@ -8,3 +8,4 @@ export * from './tcp-proxy.ts';
 export * from './wait.ts';
 export * from './rank-test.ts';
 export * from './redis-server.ts';
+export * from './redis-topologies.ts';

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,13 @@ export interface RedisServerOptions {
   /** With appendonly: 'always' fsyncs every write, so even SIGKILL loses nothing acknowledged. */
   appendfsync?: 'always' | 'everysec' | 'no';
   startTimeoutMs?: number;
+  /** More arguments after the defaults (e.g. --cluster-enabled yes, --replicaof host port). */
+  args?: string[];
+  /**
+   * A Sentinel of the test's own: this configuration file (written into the server's directory)
+   * is loaded with --sentinel. Sentinel rewrites it as it learns the topology.
+   */
+  sentinelConfig?: string;
 }
 
 async function freePort(): Promise<number> {
@@ -46,15 +53,20 @@ async function freePort(): Promise<number> {
  * bound to 127.0.0.1. Resolves once it accepts connections.
  */
 export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServer> {
-  const { appendonly = false, appendfsync = 'always', startTimeoutMs = 10_000 } = opts;
+  const { appendonly = false, appendfsync = 'always', startTimeoutMs = 10_000, args: extra = [], sentinelConfig } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'cheershare-redis-'));
+  const config = join(dir, 'sentinel.conf');
+  if (sentinelConfig !== undefined) writeFileSync(config, sentinelConfig);
+  // A Sentinel never says "Ready to accept connections"; it is ready once it monitors its master.
+  const readyLine = sentinelConfig === undefined ? 'Ready to accept connections' : '+monitor master';
   let port = await freePort();
   let child: ChildProcess | undefined;
 
   const launch = async (): Promise<void> => {
     const args = [
+      ...(sentinelConfig === undefined ? [] : [config, '--sentinel']),
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', appendonly ? 'yes' : 'no',
-      '--appendfsync', appendfsync, '--daemonize', 'no', '--logfile', '', '--protected-mode', 'no',
+      '--appendfsync', appendfsync, '--daemonize', 'no', '--logfile', '', '--protected-mode', 'no', ...extra,
     ];
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
@@ -66,7 +78,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
       const onData = (chunk: Buffer) => {
         if (started) return;
         output += chunk.toString();
-        if (output.includes('Ready to accept connections')) {
+        if (output.includes(readyLine)) {
           started = true;
           clearTimeout(timer);
           resolve();
