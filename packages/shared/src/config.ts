@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { canonicalTimeZone, isValidTimeZone } from './time.ts';
 import { DEV_JWT_PRIVATE_KEY, DEV_JOB_ENCRYPTION_KEY, DEV_OTP_HASH_SECRET, DEV_SECRET_ENCRYPTION_KEY } from './dev-secrets.ts';
 import { isLoopbackHost } from './loopback.ts';
+import type { StorageSettings } from './storage/create-storage.ts';
 import { queueSchemaOf, type QueueSettings, type RedisNode } from './queues/backend.ts';
 
 /** Thrown when the environment does not describe a runnable process. The message names every bad variable. */
@@ -95,8 +96,20 @@ const uploadDir = z.string().min(1).transform((dir) => resolve(REPO_ROOT, dir));
 
 const timeZone = z.string().refine(isValidTimeZone, 'must be an IANA time zone such as Europe/Paris or UTC').transform(canonicalTimeZone);
 const storage = {
+  // Files: a local directory (one host, or one shared mount), or an S3 bucket every host reaches.
+  STORAGE: z.enum(['local', 's3']).default('local'),
   // prefault, not default: zod 4 returns a default as output as is, skipping the transform.
   UPLOAD_DIR: uploadDir.prefault('storage'),
+  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/, 'must be a bucket name: 3 to 63 lowercase letters, digits, dots or hyphens').optional(),
+  S3_PREFIX: z.string().regex(/^\/*[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*\/*$/, 'must be key segments of letters, digits, dots, _ or -, separated by /').optional(),
+  // Another S3 server than AWS (MinIO, Garage, Ceph RGW, R2 …). Credentials come from the AWS
+  // SDK's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profiles, instance roles), never here.
+  S3_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  S3_REGION: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be a region name such as us-east-1').optional(),
+  AWS_REGION: z.string().optional(),
+  S3_FORCE_PATH_STYLE: z.stringbool().default(false),
+  // Each call's deadline (for uploads: each 5 MiB part's); past it the API answers 503.
+  S3_TIMEOUT_MS: int(100, 600_000).default(5_000),
   APP_TIMEZONE: timeZone.default('UTC'),
 };
 
@@ -287,6 +300,8 @@ const DEV_JWT_PUBLIC_KEY = createPublicKey(DEV_JWT_PRIVATE_KEY).export({ type: '
  * QUEUE_BACKEND=postgres, never the silent result of a forgotten REDIS_URL.
  */
 function requireInProduction(env: Env, names: string[]): void {
+  // Files in a bucket need no local directory.
+  if (env.STORAGE === 's3') names = names.filter((n) => n !== 'UPLOAD_DIR');
   if (env.NODE_ENV !== 'production') return;
   const missing = names.filter((n) => !env[n]).map((n) => `  ${n}: required when NODE_ENV=production`);
   const redisNamed = !!(env.REDIS_URL || env.REDIS_SENTINELS || env.REDIS_CLUSTER_NODES);
@@ -294,6 +309,17 @@ function requireInProduction(env: Env, names: string[]): void {
     missing.splice(env.DATABASE_URL ? 0 : 1, 0, '  REDIS_URL: required when NODE_ENV=production (or REDIS_SENTINELS, REDIS_CLUSTER_NODES, or set QUEUE_BACKEND=postgres)');
   }
   if (missing.length > 0) throw new ConfigError(`invalid environment:\n${missing.join('\n')}`);
+}
+
+type StorageEnv = Pick<z.output<typeof apiSchema>, 'STORAGE' | 'UPLOAD_DIR' | 'S3_BUCKET' | 'S3_PREFIX' | 'S3_ENDPOINT' | 'S3_REGION' | 'AWS_REGION' | 'S3_FORCE_PATH_STYLE' | 'S3_TIMEOUT_MS'>;
+
+function storageSettings(e: StorageEnv): StorageSettings {
+  if (e.STORAGE === 'local') return { kind: 'local', dir: e.UPLOAD_DIR };
+  if (!e.S3_BUCKET) throw new ConfigError('invalid environment:\n  S3_BUCKET: required when STORAGE=s3');
+  return {
+    kind: 's3', bucket: e.S3_BUCKET, prefix: e.S3_PREFIX ?? '', endpoint: e.S3_ENDPOINT, region: e.S3_REGION ?? e.AWS_REGION ?? 'us-east-1',
+    forcePathStyle: e.S3_FORCE_PATH_STYLE, timeoutMs: e.S3_TIMEOUT_MS,
+  };
 }
 
 type QueueEnv = {
@@ -420,7 +446,7 @@ export function loadApiConfig(env: Env) {
     },
     refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
     refreshReuseGraceSeconds: e.REFRESH_REUSE_GRACE_SECONDS,
-    storage: { dir: e.UPLOAD_DIR },
+    storage: storageSettings(e),
     timeZone: e.APP_TIMEZONE,
     creatives: { maxBytes: e.UPLOAD_MAX_BYTES, horizonDays: e.SCHEDULE_HORIZON_DAYS },
     admin: e.ADMIN_USER && e.ADMIN_PASSWORD ? { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, readOnly: e.ADMIN_READ_ONLY } : undefined,
@@ -451,7 +477,7 @@ export function loadSchedulerConfig(env: Env) {
   const e = parseEnv(schedulerSchema, env);
   return {
     ...commonSections(e),
-    storage: { dir: e.UPLOAD_DIR },
+    storage: storageSettings(e),
     timeZone: e.APP_TIMEZONE,
     images: { maxPixels: e.IMAGE_MAX_PIXELS, thumbnailSize: e.THUMBNAIL_SIZE },
     concurrency: e.CREATIVES_CONCURRENCY,

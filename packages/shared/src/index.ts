@@ -13,6 +13,8 @@ export * from './queues/job-options.ts';
 export * from './time.ts';
 export * from './storage/storage.ts';
 export * from './storage/local-storage.ts';
+export * from './storage/s3-storage.ts';
+export * from './storage/create-storage.ts';
 export * from './queues/dispatch.ts';
 export * from './embedded/postgres.ts';
 export * from './queues/store.ts';

@@ -1,6 +1,6 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadApiConfig, loadMailerConfig } from '../src/index.ts';
+import { ConfigError, loadApiConfig, loadMailerConfig, loadSchedulerConfig } from '../src/index.ts';
 import { DEV_JOB_ENCRYPTION_KEY, DEV_JWT_PRIVATE_KEY, DEV_OTP_HASH_SECRET, DEV_SECRET_ENCRYPTION_KEY } from '../src/dev-secrets.ts';
 
 describe('config', () => {
@@ -115,10 +115,58 @@ describe('config', () => {
   });
 
   it('resolves a relative UPLOAD_DIR from the repository root, so every service shares it', () => {
-    const dir = loadApiConfig({ UPLOAD_DIR: 'files' }).storage.dir;
-    expect(dir).toBe(new URL('../../../files', import.meta.url).pathname);
-    expect(loadApiConfig({}).storage.dir).toBe(new URL('../../../storage', import.meta.url).pathname);
-    expect(loadApiConfig({ UPLOAD_DIR: '/srv/files' }).storage.dir).toBe('/srv/files');
+    expect(loadApiConfig({ UPLOAD_DIR: 'files' }).storage).toEqual({ kind: 'local', dir: new URL('../../../files', import.meta.url).pathname });
+    expect(loadApiConfig({}).storage).toEqual({ kind: 'local', dir: new URL('../../../storage', import.meta.url).pathname });
+    expect(loadSchedulerConfig({ UPLOAD_DIR: '/srv/files' }).storage).toEqual({ kind: 'local', dir: '/srv/files' });
+  });
+
+  describe('object storage (STORAGE=s3)', () => {
+    const prod = {
+      NODE_ENV: 'production', DATABASE_URL: 'postgres://db/app', REDIS_URL: 'redis://cache:6379',
+      JOB_ENCRYPTION_KEY: 'k'.repeat(32), OTP_HASH_SECRET: 's'.repeat(32), SECRET_ENCRYPTION_KEY: 'e'.repeat(32),
+      JWT_PRIVATE_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    };
+
+    it('reads the bucket and its settings, with defaults for the rest', () => {
+      expect(loadApiConfig({ STORAGE: 's3', S3_BUCKET: 'creatives' }).storage).toEqual({
+        kind: 's3', bucket: 'creatives', prefix: '', endpoint: undefined, region: 'us-east-1', forcePathStyle: false, timeoutMs: 5000,
+      });
+      const env = {
+        STORAGE: 's3', S3_BUCKET: 'my-bucket', S3_PREFIX: 'cheershare/prod/', S3_ENDPOINT: 'http://minio.internal:9000', S3_REGION: 'eu-west-3',
+        S3_FORCE_PATH_STYLE: 'true', S3_TIMEOUT_MS: '2000',
+      };
+      const expected = { kind: 's3', bucket: 'my-bucket', prefix: 'cheershare/prod/', endpoint: 'http://minio.internal:9000', region: 'eu-west-3', forcePathStyle: true, timeoutMs: 2000 };
+      expect(loadApiConfig(env).storage).toEqual(expected);
+      expect(loadSchedulerConfig(env).storage).toEqual(expected);
+    });
+
+    it('takes the region from AWS_REGION when S3_REGION is unset', () => {
+      expect(loadApiConfig({ STORAGE: 's3', S3_BUCKET: 'creatives', AWS_REGION: 'ap-south-1' }).storage).toMatchObject({ region: 'ap-south-1' });
+      expect(loadApiConfig({ STORAGE: 's3', S3_BUCKET: 'creatives', AWS_REGION: 'ap-south-1', S3_REGION: 'eu-north-1' }).storage).toMatchObject({ region: 'eu-north-1' });
+    });
+
+    it('requires S3_BUCKET, naming it', () => {
+      expect(() => loadApiConfig({ STORAGE: 's3' })).toThrow(new ConfigError('invalid environment:\n  S3_BUCKET: required when STORAGE=s3'));
+      expect(() => loadSchedulerConfig({ STORAGE: 's3' })).toThrow(/S3_BUCKET: required when STORAGE=s3/);
+    });
+
+    it('names each malformed variable', () => {
+      const bad = { STORAGE: 'nfs', S3_BUCKET: 'No_Such Bucket', S3_PREFIX: '../up', S3_ENDPOINT: 'ftp://store', S3_FORCE_PATH_STYLE: 'maybe', S3_TIMEOUT_MS: '0' };
+      let message = '';
+      try {
+        loadApiConfig(bad);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      for (const name of Object.keys(bad)) expect(message).toMatch(new RegExp(`^  ${name}: `, 'm'));
+    });
+
+    it('needs no UPLOAD_DIR in production, where the local store still needs it', () => {
+      expect(() => loadApiConfig(prod)).toThrow(/UPLOAD_DIR: required when NODE_ENV=production/);
+      expect(() => loadSchedulerConfig(prod)).toThrow(/UPLOAD_DIR: required when NODE_ENV=production/);
+      expect(loadApiConfig({ ...prod, STORAGE: 's3', S3_BUCKET: 'creatives' }).storage.kind).toBe('s3');
+      expect(loadSchedulerConfig({ ...prod, STORAGE: 's3', S3_BUCKET: 'creatives' }).storage.kind).toBe('s3');
+    });
   });
 
   it('rejects a multi-line MAIL_FROM (header injection)', () => {

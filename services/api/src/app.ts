@@ -3,7 +3,7 @@ import { createServer as createHttpServer, STATUS_CODES, type Server } from 'nod
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  createDatabase, createLocalStorage, createQueueClient, createSecretBox, creativeJobOptions, emailJobOptions, maintenanceJobOptions, QUEUES, startOperatorServer, systemClock,
+  createDatabase, createStorage, createQueueClient, createSecretBox, creativeJobOptions, emailJobOptions, maintenanceJobOptions, QUEUES, startOperatorServer, systemClock,
   type OperatorServer,
   type ApiConfig, type Clock, type Logger,
 } from '@cheershare/shared';
@@ -72,7 +72,7 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
   const { clientLimits } = config;
   const deps: Deps = {
     config, db, queues, emailQueue, creativesQueue, maintenanceQueue,
-    storage: createLocalStorage(config.storage.dir),
+    storage: createStorage(config.storage, opts.logger),
     logger: opts.logger,
     clock: opts.clock ?? systemClock,
     keys,

@@ -19,7 +19,7 @@ describe('availability', () => {
     api = await startApi();
     const ready = await api.request('GET', '/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body.checks).toEqual({ database: true, queue: true, not_draining: true });
+    expect(ready.body.checks).toEqual({ database: true, queue: true, storage: true, not_draining: true });
     api.lifecycle.draining = true;
     const draining = await api.request('GET', '/readyz');
     expect(draining.status).toBe(503);

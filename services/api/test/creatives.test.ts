@@ -43,7 +43,7 @@ describe('creatives API', () => {
   const rowCount = async () => Number((await api.app.deps.db.selectFrom('creatives').select((eb) => eb.fn.countAll().as('n')).where('owner_id', '=', alice.id).executeTakeFirstOrThrow()).n);
   /** Sizes of the partial writes under way (storage writes to `.incomplete`, then renames). */
   const incomplete = async () => {
-    const dir = join(api.app.deps.config.storage.dir, '.incomplete');
+    const dir = join((api.app.deps.config.storage as { dir: string }).dir, '.incomplete');
     const names = await readdir(dir).catch(() => []);
     return Promise.all(names.map(async (n) => (await stat(join(dir, n)).catch(() => null))?.size ?? 0));
   };

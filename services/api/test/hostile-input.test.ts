@@ -590,7 +590,7 @@ describe('hostile input catalogue', () => {
     const { rows } = await sql<{ t: string; n: string; h: string }>`${sql.raw(digest)}`.execute(db);
     const files: string[] = [];
     for await (const o of storage.list('')) files.push(o.key);
-    const incomplete = await readdir(join(config.storage.dir, '.incomplete')).catch(() => []);
+    const incomplete = await readdir(join((config.storage as { dir: string }).dir, '.incomplete')).catch(() => []);
     return {
       tables: Object.fromEntries(rows.map((r) => [r.t, `${r.n} ${r.h}`])),
       jobs: await Promise.all([emailQueue, creativesQueue, maintenanceQueue].map(async (q) => [q.name, await q.queue.getJobCounts()])),

@@ -142,7 +142,7 @@ describe('slow clients', () => {
       return { head, body };
     }
     const rows = async () => (await api.app.deps.db.selectFrom('creatives').select('id').execute()).length;
-    const files = async () => (await readdir(api.app.deps.config.storage.dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).length;
+    const files = async () => (await readdir((api.app.deps.config.storage as { dir: string }).dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).length;
 
     it('keep their longer deadline: an upload slower than the JSON one is accepted', async () => {
       const { head, body } = multipart(png);

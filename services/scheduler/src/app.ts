@@ -1,6 +1,6 @@
 import type { Worker } from 'bullmq';
 import {
-  counter, createDatabase, gauge, createLocalStorage, createQueueClient, createRegistry, creativeJobOptions, emailJobOptions, instrumentWorker,
+  counter, createDatabase, gauge, createStorage, createQueueClient, createRegistry, creativeJobOptions, emailJobOptions, instrumentWorker,
   JOBS, maintenanceJobOptions, databaseWritable, probe, QUEUES, registerQueueDepth, startOperatorServer, systemClock, withDeadline,
   type Clock, type Logger, type OperatorServer, type Producer, type QueueClient, type SchedulerConfig,
 } from '@cheershare/shared';
@@ -34,7 +34,7 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
     db: createDatabase({
       url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-scheduler', timeouts: { statementMs: 60_000, queryMs: 65_000 },
     }),
-    storage: createLocalStorage(config.storage.dir),
+    storage: createStorage(config.storage, logger),
     emailQueue: queues.producer(QUEUES.email, emailJobOptions(config.email)),
     creativesQueue: queues.producer(QUEUES.creatives, creativeJobOptions()),
     metrics: {
@@ -77,8 +77,9 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
   let operator: OperatorServer | undefined;
   let reassert: NodeJS.Timeout | undefined;
   const readiness = async () => {
+    const storage = probe(() => deps.storage.ready()); // takes writes: a probe object put and removed
     const [database, queue] = await Promise.all([probe(() => databaseWritable(deps.db)), probe(() => queues.writable())]);
-    return { database, queue, consuming: workers.every((w) => w.isRunning() && !w.closing) };
+    return { database, queue, storage: await storage, consuming: workers.every((w) => w.isRunning() && !w.closing) };
   };
   for (const worker of workers) {
     instrumentWorker(registry, worker);

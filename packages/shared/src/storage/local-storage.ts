@@ -1,21 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Storage, StoredObject } from './storage.ts';
-
-const KEY = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/i;
-const TMP = '.incomplete';
+import { assertStorageKey, INCOMPLETE_PREFIX as TMP, type Storage, type StoredObject } from './storage.ts';
 
 /** Storage in a local directory (`UPLOAD_DIR`). Writes go to a temporary file, then rename into place. */
 export function createLocalStorage(root: string): Storage {
   const base = resolve(root);
 
   function pathOf(key: string): string {
-    if (!KEY.test(key) || key.split('/').some((s) => s === '.' || s === '..') || key.startsWith(TMP)) {
-      throw new Error(`invalid storage key: ${JSON.stringify(key)}`);
-    }
+    assertStorageKey(key);
     const full = resolve(base, key);
     if (!full.startsWith(base + sep)) throw new Error(`storage key escapes the root: ${JSON.stringify(key)}`);
     return full;
@@ -96,6 +91,17 @@ export function createLocalStorage(root: string): Storage {
         }
       }
       return removed;
+    },
+    async ready() {
+      // Writable, not merely present: a read-only or full mount fails here, not on the next upload.
+      const tmpDir = join(base, TMP);
+      const probe = join(tmpDir, `ready-${randomUUID()}`);
+      await mkdir(tmpDir, { recursive: true });
+      try {
+        await writeFile(probe, '', { flag: 'wx' });
+      } finally {
+        await rm(probe, { force: true });
+      }
     },
   };
 }

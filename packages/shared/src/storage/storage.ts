@@ -24,6 +24,32 @@ export interface Storage {
   list(prefix: string): AsyncIterable<StoredObject>;
   /** Removes partial writes (from aborted uploads or crashes) older than `before`; returns how many. */
   sweepIncomplete(before: Date): Promise<number>;
+  /** Resolves when the store takes writes now (readiness); rejects otherwise, within the store's deadline. */
+  ready(): Promise<void>;
+}
+
+/**
+ * The store could not be reached or did not answer in time (refused, reset, timed out, or the
+ * store's own 5xx). Transient: the API answers 503, a job retries.
+ */
+export class StorageUnavailableError extends Error {
+  override name = 'StorageUnavailableError';
+}
+
+/** Where partial writes live (local temporary files, stray objects on S3): never a valid key. */
+export const INCOMPLETE_PREFIX = '.incomplete';
+
+const KEY = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/i;
+
+/**
+ * Throws unless `key` is a storage key: slash-separated segments of letters, digits, `.`, `_`
+ * and `-`, each starting with a letter or digit, so no key climbs out of its root (`..`) or lands
+ * among partial writes. Both stores check keys alike.
+ */
+export function assertStorageKey(key: string): void {
+  if (key.length > 512 || !KEY.test(key) || key.split('/').some((s) => s === '.' || s === '..')) {
+    throw new Error(`invalid storage key: ${JSON.stringify(key)}`);
+  }
 }
 
 /** Storage keys of one creative's files. */

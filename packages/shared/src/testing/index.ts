@@ -9,3 +9,4 @@ export * from './wait.ts';
 export * from './rank-test.ts';
 export * from './redis-server.ts';
 export * from './redis-topologies.ts';
+export * from './s3-server.ts';

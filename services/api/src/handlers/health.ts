@@ -19,14 +19,15 @@ export function handleHealthz(): RequestHandler {
 }
 
 /** What readiness looks at, here and on the operator port: every value must be true. */
-export async function readinessChecks({ db, queues, lifecycle }: Pick<Deps, 'db' | 'queues' | 'lifecycle'>) {
+export async function readinessChecks({ db, queues, lifecycle, storage }: Pick<Deps, 'db' | 'queues' | 'lifecycle' | 'storage'>) {
+  const storageReady = probe(() => storage.ready()); // takes writes: a probe object put and removed
   // Writable, not merely answering: a standby database or a read-only Redis replica is not ready.
   const [database, queue] = await Promise.all([probe(() => databaseWritable(db)), probe(() => queues.writable())]);
-  return { database, queue, not_draining: !lifecycle.draining };
+  return { database, queue, storage: await storageReady, not_draining: !lifecycle.draining };
 }
 
-/** GET /readyz: PostgreSQL and the queue store answer and the process is not draining. */
-export function handleReadyz(deps: Pick<Deps, 'db' | 'queues' | 'lifecycle'>): RequestHandler {
+/** GET /readyz: PostgreSQL, the queue store and the file store take writes, and the process is not draining. */
+export function handleReadyz(deps: Pick<Deps, 'db' | 'queues' | 'lifecycle' | 'storage'>): RequestHandler {
   return async (_req, res) => {
     const checks = await readinessChecks(deps);
     const ready = Object.values(checks).every(Boolean);

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
-import { isDatabaseUnavailable, isQueueStoreUnavailable, type Logger } from '@cheershare/shared';
+import { isDatabaseUnavailable, isQueueStoreUnavailable, StorageUnavailableError, type Logger } from '@cheershare/shared';
 import { HttpError } from '../errors.ts';
 
 // Errors from body-parser carry a `type`; each maps to a client error, never a 500.
@@ -33,6 +33,8 @@ const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 function isUnavailable(err: unknown): boolean {
   // The queue store's own words for down, failing over, read-only or a cluster that cannot serve.
   if (isQueueStoreUnavailable(err) || isDatabaseUnavailable(err)) return true;
+  // The object store down or past its deadline (StorageUnavailableError carries the cause).
+  if (err instanceof StorageUnavailableError) return true;
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
