@@ -37,7 +37,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
 /** `kubectl kustomize <dir>` (dir relative to the repository), parsed. Throws, never skips, without kubectl. */
 export function render(dir: string): K8sObject[] {
   const run = spawnSync('kubectl', ['kustomize', join(ROOT, dir)], { encoding: 'utf8', timeout: 60_000 });
-  if (run.error?.code === 'ENOENT') {
+  if ((run.error as { code?: string } | undefined)?.code === 'ENOENT') {
     throw new Error('kubectl is not installed, so deploy/kubernetes cannot be rendered: install kubectl 1.32 or later (kustomize 5.5 is built in) and run the test again');
   }
   if (run.status !== 0) throw new Error(`kubectl kustomize ${dir} failed:\n${run.stderr}`);
