@@ -147,4 +147,65 @@ describe('Redis Sentinel (master, replica, 3 sentinels)', () => {
       await byUrl.close();
     }
   });
+
+  it('follows a failover with the old master alive (READONLY): no restart, every acknowledged job processed once', { timeout: 90_000 }, async () => {
+    const queues = createQueueClient({ kind: 'redis', topology, prefix });
+    // What REDIS_URL could do before Sentinel support: name the master of the day.
+    const byUrl = createQueueClient({ kind: 'redis', topology: { mode: 'standalone', url: (await set.master()).url }, prefix });
+    const email = queues.producer('email', emailJobOptions({ attempts: 3, backoffMs: 100 }));
+    const processed = new Map<string, number>();
+    const worker = queues.worker('email', (j) => Promise.resolve(void processed.set(j.id ?? '', (processed.get(j.id ?? '') ?? 0) + 1)));
+    worker.on('error', () => {});
+    const adds: { id: string; ok: boolean; at: number; ms: number; error?: string }[] = [];
+    let stop = false;
+    const load = (async () => {
+      while (!stop) {
+        const data = job();
+        const at = Date.now();
+        const ok = await email.add('otp', data, { jobId: `otp-${data.challengeId}` }).then(() => undefined, (err: Error) => err.message);
+        adds.push({ id: `otp-${data.challengeId}`, ok: ok === undefined, at, ms: Date.now() - at, ...(ok !== undefined && { error: ok }) });
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    try {
+      await expect.poll(() => adds.filter((a) => a.ok).length, { timeout: 15_000 }).toBeGreaterThan(10);
+      const { old, promotedAt } = await set.switchover();
+      await expect.poll(() => adds.filter((a) => a.ok && a.at > promotedAt).length, { timeout: 30_000 }).toBeGreaterThan(10);
+      stop = true;
+      await load;
+      const resumedMs = Math.min(...adds.filter((a) => a.ok && a.at > promotedAt).map((a) => a.at + a.ms)) - promotedAt;
+      const accepted = adds.filter((a) => a.ok).map((a) => a.id);
+      await expect.poll(() => accepted.filter((id) => !processed.has(id)).length, { timeout: 30_000 }).toBe(0);
+      // The old master, alive all along, is now a replica: by URL every write is refused and
+      // readiness says so, while through the Sentinels all 16 succeed.
+      const oldNode = new Redis(old.port, '127.0.0.1');
+      try {
+        await expect.poll(async () => String(await oldNode.role().catch(() => [])).startsWith('slave'), { timeout: 30_000 }).toBe(true);
+      } finally {
+        oldNode.disconnect();
+      }
+      const urlEmail = byUrl.producer('email', {});
+      const viaUrl = await Promise.all(Array.from({ length: 16 }, () => urlEmail.add('otp', job(), { jobId: randomUUID() }).then(() => 'ok', (err: Error) => (/READONLY/.test(err.message) ? 'READONLY' : err.message))));
+      const viaSentinel = await Promise.all(Array.from({ length: 16 }, () => email.add('otp', job(), { jobId: randomUUID() }).then(() => 'ok', (err: Error) => err.message)));
+      const figures = {
+        resumedMsAfterPromotion: resumedMs, slowestRefusalMs: Math.max(0, ...adds.filter((a) => !a.ok).map((a) => a.ms)),
+        refused: adds.filter((a) => !a.ok).length, accepted: accepted.length, processedTwice: [...processed.values()].filter((n) => n > 1).length,
+        viaUrl: viaUrl.filter((r) => r === 'READONLY').length, viaSentinelOk: viaSentinel.filter((r) => r === 'ok').length,
+      };
+      process.stdout.write(`sentinel switchover: ${JSON.stringify(figures)}\n`);
+      expect(figures.viaUrl).toBe(16);
+      expect(figures.viaSentinelOk).toBe(16);
+      expect(figures.resumedMsAfterPromotion).toBeLessThan(5_000);
+      expect(figures.slowestRefusalMs).toBeLessThan(4_000);
+      expect(figures.processedTwice).toBe(0);
+      await expect(byUrl.ping()).resolves.toBeUndefined();
+      await expect(byUrl.writable()).rejects.toThrow(/READONLY/);
+      await expect(queues.writable()).resolves.toBeUndefined();
+    } finally {
+      stop = true;
+      await load;
+      await queues.stopWorker(worker);
+      await Promise.all([queues.close(), byUrl.close()]);
+    }
+  });
 });

@@ -75,6 +75,11 @@ export interface RedisSentinelSet {
    * it accepts writes. Resolves with when the promotion was seen (ms since the epoch).
    */
   failover(): Promise<{ old: RedisServer; promoted: RedisServer; killedAt: number; promotedAt: number }>;
+  /**
+   * A failover with the master alive (SENTINEL FAILOVER): the replica is promoted and the old
+   * master, still running, is made its replica, so clients connected to it meet READONLY.
+   */
+  switchover(): Promise<{ old: RedisServer; promoted: RedisServer; promotedAt: number }>;
   /** Starts a stopped data server again and waits until it is a replica of the current master. */
   rejoin(server: RedisServer): Promise<void>;
   close(): Promise<void>;
@@ -120,6 +125,16 @@ export async function startRedisSentinels(): Promise<RedisSentinelSet> {
     };
     const byPort = (port: number | undefined) => servers.find((s) => s.port === port);
     const role = async (s: RedisServer) => String(await ask(s.port, 'role')).split(',')[0];
+    const promotedOver = async (old: RedisServer) => {
+      let promoted: RedisServer | undefined;
+      await waitUntil(async () => {
+        const candidate = byPort(await masterPort());
+        if (!candidate || candidate === old || (await role(candidate)) !== 'master') return false;
+        promoted = candidate;
+        return true;
+      }, 'a Sentinel failover', 60_000);
+      return promoted!;
+    };
     const master = async () => {
       const found = byPort(await masterPort());
       if (!found) throw new Error('the Sentinels name no master of this set');
@@ -140,14 +155,13 @@ export async function startRedisSentinels(): Promise<RedisSentinelSet> {
         const old = await master();
         const killedAt = Date.now();
         await old.stop('kill');
-        let promoted: RedisServer | undefined;
-        await waitUntil(async () => {
-          const candidate = byPort(await masterPort());
-          if (!candidate || candidate === old || (await role(candidate)) !== 'master') return false;
-          promoted = candidate;
-          return true;
-        }, 'a Sentinel failover', 60_000);
-        return { old, promoted: promoted!, killedAt, promotedAt: Date.now() };
+        return { old, promoted: await promotedOver(old), killedAt, promotedAt: Date.now() };
+      },
+      async switchover() {
+        const old = await master();
+        const answer = await ask(sentinels[0]!.port, 'sentinel', 'failover', NAME);
+        if (answer !== 'OK') throw new Error(`SENTINEL FAILOVER was refused: ${String(answer)}`);
+        return { old, promoted: await promotedOver(old), promotedAt: Date.now() };
       },
       async rejoin(server) {
         await server.start();
