@@ -28,7 +28,7 @@ export interface StartServiceOptions {
 /** Starts `node <entry>` with `env` (on top of PATH only) and collects what it prints. */
 export function startService(entry: string, env: Record<string, string>, opts: StartServiceOptions = {}): ServiceProcess {
   const [command, ...args] = [...(opts.prefix ?? []), process.execPath, entry];
-  const child = spawn(command!, args, {
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(opts.cwd && { cwd: opts.cwd }),
