@@ -63,7 +63,7 @@ export function createLocalStorage(root: string): Storage {
     read(key) {
       return createReadStream(pathOf(key));
     },
-    readBuffer(key) {
+    async readBuffer(key) {
       return readFile(pathOf(key));
     },
     async stat(key) {

@@ -137,15 +137,27 @@ export function createS3Storage(settings: S3StorageSettings, logger?: Logger): S
       const Key = full(key);
       let size = 0;
       let sourceError: unknown;
+      // Tells the source's own failures from the stream being torn down when the upload fails
+      // (which throws an AbortError in at the yield).
       async function* counted(chunks: AsyncIterable<Buffer>) {
+        const it = chunks[Symbol.asyncIterator]();
+        let finished = false;
         try {
-          for await (const chunk of chunks) {
-            size += chunk.length;
-            yield chunk;
+          for (;;) {
+            const next = await it.next().catch((err: unknown) => {
+              finished = true;
+              sourceError = err;
+              throw err;
+            });
+            if (next.done) {
+              finished = true;
+              return;
+            }
+            size += next.value.length;
+            yield next.value;
           }
-        } catch (err) {
-          sourceError = err;
-          throw err;
+        } finally {
+          if (!finished) await it.return?.();
         }
       }
       const Body = Buffer.isBuffer(source) ? source : Readable.from(counted(source), { objectMode: false });
