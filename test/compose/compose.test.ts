@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,28 +7,18 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import draft07 from 'ajv/dist/refs/json-schema-draft-07.json' with { type: 'json' };
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort, loadApiConfig, loadMailerConfig, loadMigrateConfig, loadSchedulerConfig } from '@cheershare/shared';
+import { freePort } from '@cheershare/shared';
 import { createTestDatabase, startService, startSmtpSink, waitUntil, type ServiceProcess, type SmtpSink } from '@cheershare/shared/testing';
+import { APP_SERVICES, CREDENTIAL_NAME, ENTRY_POINTS, knownVariables, LOADERS, operatorSecrets, SECRET_HOLDERS } from '../deploy/service-contract.ts';
 import { durationSeconds, MissingVariableError, readCompose, readComposeRaw, type ComposeFile } from './compose-file.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCHEMA = join(ROOT, '../shared/compose-spec.schema.json');
-const APP_SERVICES = ['migrate', 'api', 'mailer-worker', 'scheduler'];
-const LOADERS: Record<string, (env: Record<string, string>) => unknown> = {
-  'migrate': loadMigrateConfig, 'api': loadApiConfig, 'mailer-worker': loadMailerConfig, 'scheduler': loadSchedulerConfig,
-};
 
 /** What an operator's .env holds: real, private secrets. */
 function operatorEnv(): Record<string, string> {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return {
-    // Characters a URL would choke on, as `openssl rand -base64` produces them.
-    POSTGRES_PASSWORD: `${randomBytes(12).toString('base64')}/#?@:`,
-    OTP_HASH_SECRET: randomBytes(48).toString('base64'),
-    JOB_ENCRYPTION_KEY: randomBytes(48).toString('base64'),
-    SECRET_ENCRYPTION_KEY: randomBytes(48).toString('base64'),
-    JWT_PRIVATE_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-  };
+  // Characters a URL would choke on, as `openssl rand -base64` produces them.
+  return { POSTGRES_PASSWORD: `${randomBytes(12).toString('base64')}/#?@:`, ...operatorSecrets() };
 }
 
 describe('docker-compose.yml, checked without a Docker engine', () => {
@@ -54,7 +44,7 @@ describe('docker-compose.yml, checked without a Docker engine', () => {
   });
 
   it('has the services it promises, each long-running one with a healthcheck and pinned images', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['api', 'mailer-worker', 'mailpit', 'migrate', 'postgres', 'scheduler', 'valkey']);
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'mailer-worker', 'mailpit', 'migrate', 'postgres', 'proxy', 'scheduler', 'valkey']);
     for (const [name, service] of Object.entries(compose.services)) {
       if (name !== 'migrate') expect(service.healthcheck?.test.length, name).toBeGreaterThan(0);
       if (service.image && !service.build) expect(service.image, name).toMatch(/:[^:]+$/);
@@ -77,6 +67,7 @@ describe('docker-compose.yml, checked without a Docker engine', () => {
     for (const name of APP_SERVICES) {
       const service = compose.services[name]!;
       expect(service.init, name).toBe(true);
+      expect(service.command, name).toEqual([ENTRY_POINTS[name]]);
       expect(existsSync(join(ROOT, service.command![0]!)), `${name}: ${service.command![0]}`).toBe(true);
       expect(durationSeconds(service.stop_grace_period!), name).toBeGreaterThan(Number(service.environment!.SHUTDOWN_GRACE_MS) / 1000);
     }
@@ -93,19 +84,33 @@ describe('docker-compose.yml, checked without a Docker engine', () => {
 
   it('forwards every setting .env.example documents to the services (compose reads .env only for what it names)', () => {
     const documented = [...readFileSync(join(ROOT, '.env.example'), 'utf8').matchAll(/^#? ?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!);
-    // The runner's own, compose's own (used in the file itself), and connections compose sets for its network.
+    // The runner's own, compose's own (used in the file itself), connections compose sets for its
+    // network (its one Valkey), and what compose fixes: the proxy's hop, the grace its stop period covers.
     const notForwarded = ['DEV_INBOX_PORT', 'POSTGRES_PASSWORD', 'API_PORT', 'MAILPIT_UI_PORT', 'NODE_ENV', 'HOST', 'PORT', 'METRICS_PORT', 'METRICS_HOST',
-      'DATABASE_URL', 'REDIS_URL', 'QUEUE_BACKEND', 'QUEUE_DATABASE_URL', 'QUEUE_PREFIX', 'UPLOAD_DIR'];
-    const forwarded = new Set(APP_SERVICES.flatMap((name) => Object.keys(compose.services[name]!.environment!)));
+      'DATABASE_URL', 'REDIS_URL', 'QUEUE_BACKEND', 'QUEUE_DATABASE_URL', 'QUEUE_PREFIX', 'UPLOAD_DIR',
+      'REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_PASSWORD', 'REDIS_CLUSTER_NODES', 'REDIS_USERNAME', 'REDIS_PASSWORD',
+      'TRUST_PROXY', 'SHUTDOWN_GRACE_MS'];
+    const raw = readComposeRaw() as ComposeFile;
+    const forwarded = new Set(APP_SERVICES.flatMap((name) => Object.entries(raw.services[name]!.environment!).filter(([key, value]) => value.includes(`\${${key}`)).map(([key]) => key)));
     expect(documented.filter((name) => !notForwarded.includes(name) && !forwarded.has(name))).toEqual([]);
   });
 
-  it('hands each secret only to the services that use it', () => {
+  it('sets only variables the services read', () => {
+    const known = knownVariables();
+    const names = new Set(APP_SERVICES.flatMap((name) => Object.keys(compose.services[name]!.environment!)));
+    expect([...names].filter((name) => !known.has(name))).toEqual([]);
+  });
+
+  it('hands each secret only to the services that use it, from .env, never written in the file', () => {
     const holders = (name: string) => Object.entries(compose.services).filter(([, s]) => s.environment?.[name] !== undefined).map(([n]) => n).sort();
-    expect(holders('JWT_PRIVATE_KEY')).toEqual(['api']);
-    expect(holders('OTP_HASH_SECRET')).toEqual(['api']);
-    expect(holders('SECRET_ENCRYPTION_KEY')).toEqual(['api']);
-    expect(holders('JOB_ENCRYPTION_KEY')).toEqual(['api', 'mailer-worker']);
+    for (const [name, services] of Object.entries(SECRET_HOLDERS)) expect(holders(name), name).toEqual(services);
+    const raw = readComposeRaw() as ComposeFile;
+    for (const [service, { environment }] of Object.entries(raw.services)) {
+      for (const [name, value] of Object.entries(environment ?? {})) {
+        // Only ever `${VARIABLE}` from .env, whatever the name it arrives under (POSTGRES_PASSWORD as PGPASSWORD).
+        if (CREDENTIAL_NAME.test(name)) expect(value, `${service}: ${name}`).toMatch(/^\$\{[A-Z][A-Z0-9_]*(?:[:?-][^}]*)?\}$/);
+      }
+    }
     // Any characters are safe in the database password: it is not spliced into a URL.
     expect(new URL(compose.services.api!.environment!.DATABASE_URL!).password).toBe('');
   });
@@ -121,13 +126,18 @@ describe('docker-compose.yml, checked without a Docker engine', () => {
     expect(compose.services.valkey!.volumes).toEqual(['queuedata:/data']);
   });
 
-  it('declares its volumes, shares uploads between api and scheduler, and publishes only the API and the mail UI', () => {
+  it('declares its volumes, shares uploads between api and scheduler, and publishes only the proxy and the mail UI', () => {
     const declared = Object.keys(compose.volumes ?? {});
     for (const [name, service] of Object.entries(compose.services)) {
-      for (const volume of service.volumes ?? []) expect(declared, `${name}: ${volume}`).toContain(volume.split(':')[0]);
-      if (service.ports) expect(['api', 'mailpit'], `${name} publishes ports`).toContain(name);
+      for (const volume of service.volumes ?? []) {
+        const source = volume.split(':')[0]!;
+        // A bind mount is a file of the repository; anything else is a named volume.
+        if (source.startsWith('./')) expect(existsSync(join(ROOT, source)), `${name}: ${volume}`).toBe(true);
+        else expect(declared, `${name}: ${volume}`).toContain(source);
+      }
+      if (service.ports) expect(['proxy', 'mailpit'], `${name} publishes ports`).toContain(name);
     }
-    expect(compose.services.api!.ports).toEqual(['3000:3000']);
+    expect(compose.services.proxy!.ports).toEqual(['3000:80']);
     expect(compose.services.mailpit!.ports).toEqual(['8025:8025']);
     expect(compose.services.api!.volumes).toContain('uploads:/data/uploads');
     expect(compose.services.scheduler!.volumes).toContain('uploads:/data/uploads');
