@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RequestHandler } from 'express';
 import type { Deps } from '../deps.ts';
@@ -28,24 +30,38 @@ export function handleCreativeFile({ db, storage, clock }: Pick<Deps, 'db' | 'st
     if (!creative?.sha256 || !key) throw new HttpError(404, 'not_found', 'No such image (it may still be processing).');
     const mime = variant === 'image' ? (creative.mime ?? 'application/octet-stream') : 'image/webp';
     const etag = `"${creative.sha256}${variant === 'thumbnail' ? '-thumb' : ''}"`;
+    const validators = { 'ETag': etag, 'Cache-Control': 'private, max-age=3600' };
+    if (matchesIfNoneMatch(req.get('if-none-match'), etag)) {
+      res.set(validators).status(304).end();
+      return;
+    }
+    // The store answers (or fails: 404, 503 in the one JSON shape) before any image header is set
+    // or byte sent; past that point a failure can only cut the response.
+    const stat = await storage.stat(key);
+    if (!stat) throw new HttpError(404, 'not_found', 'No such image.');
+    const body = req.method === 'HEAD' ? undefined : storage.read(key);
+    if (body) await firstBytes(body);
     res.set({
-      'ETag': etag,
-      'Cache-Control': 'private, max-age=3600',
+      ...validators,
       'Content-Type': mime,
+      'Content-Length': String(stat.size),
       'Content-Disposition': `inline; filename="${creative.id}${variant === 'thumbnail' ? '-thumb' : ''}.${EXTENSIONS[mime] ?? 'bin'}"`,
       'Content-Security-Policy': "default-src 'none'",
     });
-    if (matchesIfNoneMatch(req.get('if-none-match'), etag)) {
-      res.status(304).end();
-      return;
-    }
-    const stat = await storage.stat(key);
-    if (!stat) throw new HttpError(404, 'not_found', 'No such image.');
-    res.set('Content-Length', String(stat.size));
-    if (req.method === 'HEAD') {
+    if (!body) {
       res.end();
       return;
     }
-    await pipeline(storage.read(key), res);
+    await pipeline(body, res);
   };
+}
+
+/** Resolves once the stream has data (or has ended); a file removed meanwhile is a 404. */
+async function firstBytes(body: Readable): Promise<void> {
+  try {
+    await once(body, 'readable');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new HttpError(404, 'not_found', 'No such image.');
+    throw err;
+  }
 }
