@@ -65,6 +65,9 @@ const common = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/cheershare'),
   DATABASE_POOL_MAX: int(1, 100).default(10),
+  // pgbouncer: DATABASE_URL reaches PostgreSQL through PgBouncer (or another pooler) in transaction
+  // mode, so no session state is relied on (DatabasePooler in db/database.ts).
+  DATABASE_POOLER: z.enum(['none', 'pgbouncer']).default('none'),
   // Queues: Redis when REDIS_URL is set (or QUEUE_BACKEND=redis), otherwise BullMQ's PostgreSQL
   // backend in QUEUE_DATABASE_URL (default: DATABASE_URL's database).
   QUEUE_BACKEND: z.enum(['redis', 'postgres']).optional(),
@@ -226,7 +229,7 @@ const schedulerSchema = z.object({
 });
 
 const migrateSchema = z.object({
-  NODE_ENV: common.NODE_ENV, LOG_LEVEL: common.LOG_LEVEL, DATABASE_URL: common.DATABASE_URL,
+  NODE_ENV: common.NODE_ENV, LOG_LEVEL: common.LOG_LEVEL, DATABASE_URL: common.DATABASE_URL, DATABASE_POOLER: common.DATABASE_POOLER,
   QUEUE_BACKEND: common.QUEUE_BACKEND, REDIS_URL: common.REDIS_URL, QUEUE_DATABASE_URL: common.QUEUE_DATABASE_URL, QUEUE_PREFIX: common.QUEUE_PREFIX,
   REDIS_SENTINELS: common.REDIS_SENTINELS, REDIS_SENTINEL_MASTER: common.REDIS_SENTINEL_MASTER, REDIS_SENTINEL_PASSWORD: common.REDIS_SENTINEL_PASSWORD,
   REDIS_CLUSTER_NODES: common.REDIS_CLUSTER_NODES, REDIS_USERNAME: common.REDIS_USERNAME, REDIS_PASSWORD: common.REDIS_PASSWORD,
@@ -359,12 +362,23 @@ function queueSettings(e: QueueEnv): QueueSettings {
   return { kind, topology, prefix: e.QUEUE_PREFIX };
 }
 
+/**
+ * BullMQ's PostgreSQL backend holds sessions (LISTEN/NOTIFY, a search_path sent at start-up) that a
+ * transaction-mode pooler cannot give it: with DATABASE_POOLER its database must be named apart.
+ */
+function queuesBesidePooler(e: { DATABASE_POOLER: string; QUEUE_DATABASE_URL?: string | undefined }, queue: QueueSettings): QueueSettings {
+  if (e.DATABASE_POOLER !== 'none' && queue.kind === 'postgres' && !e.QUEUE_DATABASE_URL) {
+    throw new ConfigError('invalid environment:\n  QUEUE_DATABASE_URL: required with DATABASE_POOLER=pgbouncer and the PostgreSQL queue backend: point it at PostgreSQL directly, since the queues need LISTEN/NOTIFY and a search_path set at start-up');
+  }
+  return queue;
+}
+
 function commonSections(e: z.output<typeof apiSchema> | z.output<typeof mailerSchema> | z.output<typeof schedulerSchema>) {
   return {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
-    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
-    queue: queueSettings(e),
+    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, pooler: e.DATABASE_POOLER },
+    queue: queuesBesidePooler(e, queueSettings(e)),
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     operator: { host: e.METRICS_HOST, port: e.METRICS_PORT },
     otpTtlSeconds: e.OTP_TTL_SECONDS,
@@ -492,6 +506,11 @@ export function loadSchedulerConfig(env: Env) {
 export function loadMigrateConfig(env: Env) {
   requireInProduction(env, ['DATABASE_URL']);
   const e = parseEnv(migrateSchema, env);
+  // It creates the database from the server's maintenance database, and migrations must run with no
+  // statement deadline, which through PgBouncer would be the role's (the app's 2 s): PostgreSQL itself.
+  if (e.DATABASE_POOLER !== 'none') {
+    throw new ConfigError('invalid environment:\n  DATABASE_POOLER: npm run migrate needs a direct connection to PostgreSQL, not PgBouncer (it may create the database and must run without the app\'s statement deadline): run it with DATABASE_URL pointing at PostgreSQL itself and DATABASE_POOLER unset');
+  }
   return { env: e.NODE_ENV, logLevel: e.LOG_LEVEL, database: { url: e.DATABASE_URL }, queue: queueSettings(e) };
 }
 

@@ -1,6 +1,6 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadApiConfig, loadMailerConfig, loadSchedulerConfig } from '../src/index.ts';
+import { ConfigError, loadApiConfig, loadMailerConfig, loadMigrateConfig, loadSchedulerConfig } from '../src/index.ts';
 import { DEV_JOB_ENCRYPTION_KEY, DEV_JWT_PRIVATE_KEY, DEV_OTP_HASH_SECRET, DEV_SECRET_ENCRYPTION_KEY } from '../src/dev-secrets.ts';
 
 describe('config', () => {
@@ -80,6 +80,18 @@ describe('config', () => {
     expect(loadApiConfig({ QUEUE_DATABASE_URL: 'postgres://jobs/q' }).queue).toMatchObject({ kind: 'postgres', url: 'postgres://jobs/q' });
     expect(loadApiConfig({ QUEUE_BACKEND: 'postgres', REDIS_URL: 'redis://cache:6379' }).queue.kind).toBe('postgres');
     expect(() => loadApiConfig({ QUEUE_BACKEND: 'kafka' })).toThrow(/QUEUE_BACKEND/);
+  });
+
+  it('takes DATABASE_POOLER=pgbouncer; the PostgreSQL queues then need a database named apart, and migrate a direct one', () => {
+    expect(loadApiConfig({}).database.pooler).toBe('none');
+    const pooled = { DATABASE_URL: 'postgres://bouncer:6432/app', DATABASE_POOLER: 'pgbouncer' };
+    expect(loadApiConfig({ ...pooled, REDIS_URL: 'redis://cache:6379' }).database).toEqual({ url: 'postgres://bouncer:6432/app', poolMax: 10, pooler: 'pgbouncer' });
+    for (const load of [loadApiConfig, loadMailerConfig, loadSchedulerConfig]) {
+      expect(() => load(pooled)).toThrow(/QUEUE_DATABASE_URL: required with DATABASE_POOLER=pgbouncer/);
+      expect(load({ ...pooled, QUEUE_DATABASE_URL: 'postgres://db:5432/app' }).queue).toMatchObject({ kind: 'postgres', url: 'postgres://db:5432/app' });
+    }
+    expect(() => loadMigrateConfig({ ...pooled, REDIS_URL: 'redis://cache:6379' })).toThrow(/DATABASE_POOLER: npm run migrate needs a direct connection/);
+    expect(() => loadApiConfig({ DATABASE_POOLER: 'pgcat' })).toThrow(/DATABASE_POOLER/);
   });
 
   it('in production, queues on PostgreSQL must be chosen, not the result of a forgotten REDIS_URL', () => {

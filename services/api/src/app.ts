@@ -59,7 +59,7 @@ export interface ApiApp {
 
 /** The composition root of the API: builds every dependency from config. */
 export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: Clock; lifecycle: Deps['lifecycle'] }): ApiApp {
-  const db = createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-api' });
+  const db = createDatabase({ ...config.database, applicationName: 'cheershare-api' });
   const queues = createQueueClient(config.queue, opts.logger);
   const emailQueue = queues.producer(QUEUES.email, emailJobOptions(config.email));
   const creativesQueue = queues.producer(QUEUES.creatives, creativeJobOptions());

@@ -24,7 +24,7 @@ export function createMailerApp(config: MailerConfig, opts: { logger: Logger; cl
   const deps: Deps = {
     config, logger,
     clock: opts.clock ?? systemClock,
-    db: createDatabase({ url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-mailer' }),
+    db: createDatabase({ ...config.database, applicationName: 'cheershare-mailer' }),
     // More jobs in flight than SMTP connections: database work of some overlaps the sends of others.
     transport: createSmtpTransport({ url: config.smtp.url, timeoutMs: config.smtp.timeoutMs, maxConnections: config.smtp.maxConnections }),
     jobSeal: createSecretBox(config.jobEncryptionKey, config.jobEncryptionOldKeys),

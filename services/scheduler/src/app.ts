@@ -32,7 +32,7 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
     clock: opts.clock ?? systemClock,
     // Background work: cleanup's deletes may take longer than a request's 2 s; nobody waits on them.
     db: createDatabase({
-      url: config.database.url, poolMax: config.database.poolMax, applicationName: 'cheershare-scheduler', timeouts: { statementMs: 60_000, queryMs: 65_000 },
+      ...config.database, applicationName: 'cheershare-scheduler', timeouts: { statementMs: 60_000, queryMs: 65_000 },
     }),
     storage: createStorage(config.storage, logger),
     emailQueue: queues.producer(QUEUES.email, emailJobOptions(config.email)),

@@ -4,8 +4,21 @@ import type { Database } from './types.ts';
 
 export type Db = Kysely<Database>;
 
-// The pool behind each Db, for the few hot statements that run as named prepared statements.
-const pools = new WeakMap<Db, pg.Pool>();
+// The pool behind each Db, for the few hot statements that run as named prepared statements, and
+// whether its connections are PostgreSQL sessions of their own (no transaction-mode pooler between).
+const pools = new WeakMap<Db, { pool: pg.Pool; sessions: boolean }>();
+
+/**
+ * What stands between the pools and PostgreSQL (DATABASE_POOLER). `pgbouncer`: a pooler in
+ * transaction mode, which hands each transaction to any of its server connections, so nothing may
+ * rely on session state: hot statements run unnamed (a named one would be missing, or already
+ * defined, on the next server connection; PgBouncer 1.18 cannot track them), and the session
+ * deadlines (statement_timeout, idle_in_transaction_session_timeout) are not sent at start-up,
+ * which PgBouncer refuses ("unsupported startup parameter"): the server's role or database
+ * settings, or PgBouncer's connect_query, must provide them. Client-side deadlines still bound
+ * every query.
+ */
+export type DatabasePooler = 'none' | 'pgbouncer';
 
 // A SQL `date` is a calendar day, not an instant: keep it as 'YYYY-MM-DD' instead of letting pg
 // turn it into a Date at local midnight (which shifts days across time zones).
@@ -19,11 +32,11 @@ const types = {
 export interface DatabaseTimeouts {
   /** Opening a connection (TCP, start-up, authentication) and waiting for a free one in the pool. */
   connectMs: number;
-  /** Server side (statement_timeout): PostgreSQL cancels a slow statement; the connection stays usable. */
+  /** Server side (statement_timeout): PostgreSQL cancels a slow statement; the connection stays usable. Not sent through a pooler (DatabasePooler). */
   statementMs: number;
   /** Client side (pg's query_timeout): no answer by then means the network is gone; the connection is dropped. */
   queryMs: number;
-  /** Server side: a session left idle inside a transaction this long is ended, releasing its locks. */
+  /** Server side: a session left idle inside a transaction this long is ended, releasing its locks. Not sent through a pooler. */
   idleInTransactionMs: number;
   /** TCP keepalive probes start after this much silence on a connection. */
   keepAliveDelayMs: number;
@@ -139,17 +152,17 @@ export function isDatabaseUnavailable(err: unknown): boolean {
  * PostgreSQL is down or unreachable a request fails fast with 503 rather than hang, and the pool
  * heals on its own once PostgreSQL answers again.
  */
-export function createDatabase(opts: { url: string; poolMax?: number; applicationName?: string; timeouts?: Partial<DatabaseTimeouts> }): Db {
+export function createDatabase(opts: { url: string; poolMax?: number; applicationName?: string; timeouts?: Partial<DatabaseTimeouts>; pooler?: DatabasePooler }): Db {
   const t = { ...DEFAULT_DATABASE_TIMEOUTS, ...opts.timeouts };
+  const sessions = (opts.pooler ?? 'none') === 'none';
   const pool = new pg.Pool({
     connectionString: opts.url,
     max: opts.poolMax ?? 10,
     Client: DeadlineClient,
     connectionTimeoutMillis: t.connectMs,
     idleTimeoutMillis: 30_000,
-    statement_timeout: t.statementMs,
+    ...(sessions && { statement_timeout: t.statementMs, idle_in_transaction_session_timeout: t.idleInTransactionMs }),
     query_timeout: t.queryMs,
-    idle_in_transaction_session_timeout: t.idleInTransactionMs,
     keepAlive: true,
     keepAliveInitialDelayMillis: t.keepAliveDelayMs,
     application_name: opts.applicationName ?? 'cheershare',
@@ -158,7 +171,7 @@ export function createDatabase(opts: { url: string; poolMax?: number; applicatio
   // An idle client losing its connection emits on the pool; without a listener that crashes the process.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  pools.set(db, pool);
+  pools.set(db, { pool, sessions });
   return db;
 }
 
@@ -171,13 +184,15 @@ export interface Statement<Row> {
  * A statement for a hot path. A named prepared statement skips PostgreSQL's parse and plan on
  * every call after a connection's first, and skips Kysely's query building; everything else goes
  * through Kysely. It runs on its own (autocommit), so it is for work that one statement completes.
+ * Behind a transaction-mode pooler (DatabasePooler) it runs unnamed, parsed on every call.
  */
 export function statement<Row>(name: string, text: string): Statement<Row> {
   return {
     async run(db, values) {
-      const pool = pools.get(db);
-      if (!pool) throw new Error(`statement ${name}: this Db was not made by createDatabase`);
-      return (await pool.query<Row & pg.QueryResultRow>({ name, text, values })).rows;
+      const entry = pools.get(db);
+      if (!entry) throw new Error(`statement ${name}: this Db was not made by createDatabase`);
+      const query = entry.sessions ? { name, text, values } : { text, values };
+      return (await entry.pool.query<Row & pg.QueryResultRow>(query)).rows;
     },
   };
 }
