@@ -56,6 +56,7 @@ const allContainers = (pod: PodSpec) => [...(pod.initContainers ?? []), ...pod.c
 function environmentOf(container: Container, secret: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const from of container.envFrom ?? []) {
+    expect(from.secretRef, `${container.name}: a whole Secret would hand every key to every pod; name each key`).toBeUndefined();
     const map = named('ConfigMap', from.configMapRef!.name) as { data?: Record<string, string> } | undefined;
     expect(map, `${container.name}: ConfigMap ${from.configMapRef?.name}`).toBeDefined();
     Object.assign(env, map!.data);
