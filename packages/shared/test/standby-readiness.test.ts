@@ -23,7 +23,7 @@ async function run(data: string, port: number, ready: RegExp): Promise<ChildProc
   let log = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`postgres did not start:\n${log}`)), 30_000);
-    child.stderr!.on('data', (c: Buffer) => {
+    child.stderr.on('data', (c: Buffer) => {
       log += c.toString();
       if (ready.test(log)) {
         clearTimeout(timer);
