@@ -148,7 +148,11 @@ describe('Redis Sentinel (master, replica, 3 sentinels)', () => {
     }
   });
 
-  it('follows a failover with the old master alive (READONLY): no restart, every acknowledged job processed once', { timeout: 90_000 }, async () => {
+  // SENTINEL FAILOVER promotes the replica while the old master still runs: until the clients hear
+  // of the switch (+switch-master) or meet READONLY, a write the old master acknowledges is lost
+  // when it resyncs from the new one (Redis replication is asynchronous). That window is measured
+  // and reported; outside it every acknowledged job must be processed, once.
+  it('follows a failover with the old master alive (READONLY): no restart, every job acknowledged outside the switch processed once', { timeout: 90_000 }, async () => {
     const queues = createQueueClient({ kind: 'redis', topology, prefix });
     // What REDIS_URL could do before Sentinel support: name the master of the day.
     const byUrl = createQueueClient({ kind: 'redis', topology: { mode: 'standalone', url: (await set.master()).url }, prefix });
@@ -169,13 +173,17 @@ describe('Redis Sentinel (master, replica, 3 sentinels)', () => {
     })();
     try {
       await expect.poll(() => adds.filter((a) => a.ok).length, { timeout: 15_000 }).toBeGreaterThan(10);
+      const switchAt = Date.now();
       const { old, promotedAt } = await set.switchover();
-      await expect.poll(() => adds.filter((a) => a.ok && a.at > promotedAt).length, { timeout: 30_000 }).toBeGreaterThan(10);
+      await expect.poll(() => adds.filter((a) => a.ok && a.at > promotedAt + 2_000).length, { timeout: 30_000 }).toBeGreaterThan(10);
       stop = true;
       await load;
       const resumedMs = Math.min(...adds.filter((a) => a.ok && a.at > promotedAt).map((a) => a.at + a.ms)) - promotedAt;
       const accepted = adds.filter((a) => a.ok).map((a) => a.id);
-      await expect.poll(() => accepted.filter((id) => !processed.has(id)).length, { timeout: 30_000 }).toBe(0);
+      const inSwitch = (a: (typeof adds)[number]) => a.at + a.ms >= switchAt && a.at < promotedAt + 2_000;
+      const outside = adds.filter((a) => a.ok && !inSwitch(a)).map((a) => a.id);
+      await expect.poll(() => outside.filter((id) => !processed.has(id)).length, { timeout: 30_000 }).toBe(0);
+      const lostInSwitch = adds.filter((a) => a.ok && inSwitch(a) && !processed.has(a.id)).length;
       // The old master, alive all along, is now a replica: by URL every write is refused and
       // readiness says so, while through the Sentinels all 16 succeed.
       const oldNode = new Redis(old.port, '127.0.0.1');
@@ -189,7 +197,7 @@ describe('Redis Sentinel (master, replica, 3 sentinels)', () => {
       const viaSentinel = await Promise.all(Array.from({ length: 16 }, () => email.add('otp', job(), { jobId: randomUUID() }).then(() => 'ok', (err: Error) => err.message)));
       const figures = {
         resumedMsAfterPromotion: resumedMs, slowestRefusalMs: Math.max(0, ...adds.filter((a) => !a.ok).map((a) => a.ms)),
-        refused: adds.filter((a) => !a.ok).length, accepted: accepted.length, processedTwice: [...processed.values()].filter((n) => n > 1).length,
+        refused: adds.filter((a) => !a.ok).length, accepted: accepted.length, acceptedDuringSwitch: adds.filter((a) => a.ok && inSwitch(a)).length, lostInSwitch, processedTwice: [...processed.values()].filter((n) => n > 1).length,
         viaUrl: viaUrl.filter((r) => r === 'READONLY').length, viaSentinelOk: viaSentinel.filter((r) => r === 'ok').length,
       };
       process.stdout.write(`sentinel switchover: ${JSON.stringify(figures)}\n`);
