@@ -80,6 +80,8 @@ export interface Load {
   outcomes: HostOutcome[];
   /** Hosts the clients consider ready right now. */
   ready(): string[];
+  /** Each host's last /readyz answer (status and body, or the error), for failure messages. */
+  readiness(): Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -89,17 +91,19 @@ export interface Load {
  * balancer does. A request that fails takes its host out until /readyz answers 200 again.
  */
 export function startLoad(hosts: HostTarget[], opts: { clients?: number; paceMs?: number; pollMs?: number; label?: string } = {}): Load {
-  const { clients = 6, paceMs = 20, pollMs = 100, label = 'mh-load' } = opts;
+  const { clients = 6, paceMs = 20, pollMs = 200, label = 'mh-load' } = opts;
   const outcomes: HostOutcome[] = [];
   const ready = new Map(hosts.map((h) => [h.name, false]));
+  const lastAnswer = new Map<string, string>();
   let stopped = false;
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   const poller = (async () => {
     while (!stopped) {
       await Promise.all(hosts.map(async (h) => {
-        const ok = await call(h.ops, 'GET', '/readyz').then((a) => a.status === 200, () => false);
-        ready.set(h.name, ok);
+        const answer = await call(h.ops, 'GET', '/readyz').catch((err: Error) => err);
+        lastAnswer.set(h.name, answer instanceof Error ? answer.message : `${String(answer.status)} ${answer.body.toString()}`);
+        ready.set(h.name, !(answer instanceof Error) && answer.status === 200);
       }));
       await pause(pollMs);
     }
@@ -126,6 +130,7 @@ export function startLoad(hosts: HostTarget[], opts: { clients?: number; paceMs?
   return {
     outcomes,
     ready: () => hosts.filter((h) => ready.get(h.name)).map((h) => h.name),
+    readiness: () => Object.fromEntries(lastAnswer),
     async stop() {
       stopped = true;
       await Promise.all([poller, ...loops]);

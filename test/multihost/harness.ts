@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { startService, startSmtpSink, type ServiceProcess, type SmtpSink } from '@cheershare/shared/testing';
+import { startS3Server, startService, startSmtpSink, type ServiceProcess, type SmtpSink } from '@cheershare/shared/testing';
 import { freePort } from '../../packages/shared/src/embedded/postgres.ts';
+import { KEEP_KEY, openBucket, type Bucket } from './bucket.ts';
 import type { Endpoint } from './client.ts';
 import { forward } from './forward.ts';
 import { buildTopology, type Topology } from './netns.ts';
@@ -51,9 +52,12 @@ export interface MultiHost {
   db: pg.Pool;
   redis: RedisHa;
   s3: Endpoint & { bucket: string };
+  bucket: Bucket;
   hosts: Record<HostName, Host>;
   /** Every host process started so far. */
   started: { host: HostName; name: ServiceName; proc: ServiceProcess }[];
+  /** The services namespace's agent (PostgreSQL, S3, relays): its last lines, for failure messages. */
+  agent: ServiceProcess;
   stop(): Promise<void>;
 }
 
@@ -91,9 +95,11 @@ export async function startMultiHost(): Promise<MultiHost> {
     undo.push(() => sink.close(), () => sinkRelay.close());
 
     const agent = startService(here('./services-agent.ts'), {
-      SVC_ADDR: svc, RUN_DIR: runDir, PG_PASSWORD: password, PG_PORT: String(pgPort), S3_PORT: String(s3Port), SMTP_PORT: String(smtpPort), S3_BUCKET: bucket,
+      SVC_ADDR: svc, RUN_DIR: runDir, PG_PASSWORD: password, PG_PORT: String(pgPort), SMTP_PORT: String(smtpPort),
     }, { prefix: topo.prefix('svc') });
     undo.push(() => agent.stop('SIGTERM', 20_000));
+    const store = await startS3Server({ bucket, host: svc, port: s3Port, process: { prefix: topo.prefix('svc') } });
+    undo.push(() => store.close());
     const redisStarting = startRedisHa({ prefix: topo.prefix('svc'), addr: svc, dir: join(runDir, 'redis'), ports: redisPorts.slice(0, 5) });
     const [redis] = await Promise.all([redisStarting, agent.waitForLog((l) => l.msg === 'services ready', 90_000)]);
     undo.push(() => redis.close());
@@ -103,7 +109,7 @@ export async function startMultiHost(): Promise<MultiHost> {
       api: { url: `http://${topo.addr[h]}:${String(apiPort)}`, sock: sock(`${h}-api`) },
       ops: { url: `http://${topo.addr[h]}:${String(apiOps)}`, sock: sock(`${h}-ops`) },
     });
-    const s3 = { url: `http://${svc}:${String(s3Port)}`, sock: sock('s3'), bucket };
+    const s3 = { url: store.endpoint, sock: sock('s3'), bucket };
     const relay = startService(here('./forwarder.ts'), {
       FORWARD_SPECS: JSON.stringify([
         ...HOSTS.flatMap((h) => [
@@ -115,6 +121,8 @@ export async function startMultiHost(): Promise<MultiHost> {
     }, { prefix: topo.prefix('cli') });
     undo.push(() => relay.stop('SIGTERM', 5_000));
     await relay.waitForLog((l) => l.msg === 'forwarding');
+    const bucketView = openBucket(s3);
+    await bucketView.put(KEEP_KEY, 'kept by the multi-host test');
 
     const db = new pg.Pool({ host: join(runDir, 'pgsock'), port: pgPort, user: 'postgres', password, database: 'cheershare', max: 3 });
     db.on('error', () => {});
@@ -123,8 +131,7 @@ export async function startMultiHost(): Promise<MultiHost> {
     const shared = {
       NODE_ENV: 'production', LOG_LEVEL: 'info', ...secrets(), ...redis.env,
       DATABASE_URL: `postgres://postgres:${password}@${svc}:${String(pgPort)}/cheershare`, DATABASE_POOL_MAX: '4',
-      STORAGE: 's3', S3_BUCKET: bucket, S3_ENDPOINT: s3.url, S3_REGION: 'us-east-1', S3_FORCE_PATH_STYLE: 'true',
-      AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      ...store.env,
       SMTP_URL: `smtp://${svc}:${String(smtpPort)}`, MAIL_FROM: 'cheershare <no-reply@cheershare.test>',
       PORT: String(apiPort), SHUTDOWN_GRACE_MS: '15000', SHUTDOWN_DELAY_MS: '1500',
       // Load comes from one client address; the limits are not what is under test.
@@ -172,7 +179,7 @@ export async function startMultiHost(): Promise<MultiHost> {
       const failed = runs.filter((r) => r.code !== 0);
       if (failed.length > 0) throw new Error(`migration failed:\n${failed.map((r) => r.output.split('\n').slice(-6).join('\n')).join('\n')}`);
     }
-    return { topo, sink, db, redis, s3, hosts, started, stop };
+    return { topo, sink, db, redis, s3, bucket: bucketView, hosts, started, agent, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -14,7 +14,13 @@ export interface RedisHa {
   env: Record<string, string>;
   /** The port of the data node the first sentinel names as master now. */
   masterPort(): Promise<number>;
-  /** Asks a sentinel for a failover and waits until the sentinels name the other node and it takes writes. */
+  /** Each data node's replication role and each sentinel's master, for failure messages. */
+  describe(): Promise<string>;
+  /**
+   * The master crashes (SIGKILL) and stays down; resolves once every sentinel names the replica
+   * and it answers as master. (A SENTINEL FAILOVER with the old master alive is not used: until the
+   * sentinels demote it, the old master acknowledges writes that the promoted node never sees.)
+   */
   failover(timeoutMs?: number): Promise<{ from: number; to: number }>;
   close(): Promise<void>;
 }
@@ -96,10 +102,17 @@ export async function startRedisHa(opts: { prefix: string[]; addr: string; dir: 
   return {
     env: { REDIS_SENTINELS: sentinelPorts.map((p) => `${addr}:${String(p)}`).join(','), REDIS_SENTINEL_MASTER: MASTER_NAME },
     masterPort: () => masterOf(sentinelPorts[0]),
+    async describe() {
+      const roles = await Promise.all([p1, p2].map(async (p) => `${String(p)}: ${/role:\w+/.exec(await cli(p, 'INFO', 'replication'))?.[0] ?? 'no answer'}`));
+      const masters = await Promise.all(sentinelPorts.map(async (p) => `sentinel ${String(p)} names ${String(await masterOf(p))}`));
+      return [...roles, ...masters].join('; ');
+    },
     async failover(timeoutMs = 30_000) {
       const from = await masterOf(sentinelPorts[0]);
-      const answer = await cli(sentinelPorts[0], 'SENTINEL', 'FAILOVER', MASTER_NAME);
-      if (answer !== 'OK') throw new Error(`SENTINEL FAILOVER: ${answer}`);
+      const master = daemons[from === p1 ? 0 : 1]!.child;
+      const died = once(master, 'exit');
+      master.kill('SIGKILL');
+      await died;
       const to = from === p1 ? p2 : p1;
       await waitUntil(async () => (await all(sentinelPorts.map(async (p) => (await masterOf(p)) === to)))
         && /role:master/.test(await cli(to, 'INFO', 'replication')), 'every sentinel naming the promoted replica', timeoutMs);
