@@ -45,8 +45,11 @@ export async function ensureDatabaseExists(url: string): Promise<boolean> {
     await client.query(`create database "${name.replaceAll('"', '""')}"`);
     return true;
   } catch (err) {
-    // Two migrators racing on a fresh server: the loser sees the database already made.
-    if ((err as { code?: string }).code === '42P04') return false;
+    // Two migrators racing on a fresh server (several hosts starting at once): the loser sees the
+    // database already made (42P04), or, when both got past the check above, the catalogue's
+    // unique index refusing the second row (23505).
+    const code = (err as { code?: string }).code;
+    if (code === '42P04' || code === '23505') return false;
     throw err;
   } finally {
     await client.end();
