@@ -54,6 +54,16 @@ describe('S3 storage', () => {
     await s3.close();
   });
 
+
+  it('answers readiness probes from several replicas at once (each a put and a delete under .incomplete/)', async () => {
+    const replicas = [storage, createS3Storage({ bucket: s3.bucket, endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: s3.credentials, prefix: 'tenant/a', timeoutMs: TIMEOUT_MS })];
+    // Three probe loops, as three replicas' load balancer checks would run.
+    const failures: unknown[] = [];
+    await Promise.all([0, 1, 2].map(async (i) => {
+      for (let n = 0; n < 100; n++) await replicas[i % 2]!.ready().catch((err: unknown) => failures.push(err));
+    }));
+    expect(failures).toEqual([]);
+  });
   it('keeps every key under its prefix, and lists none of another prefix', async () => {
     await storage.write('images/x', Buffer.from('x'));
     const raw = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket }));
