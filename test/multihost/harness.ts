@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startS3Server, startService, startSmtpSink, type ServiceProcess, type SmtpSink } from '@cheershare/shared/testing';
 import { freePort } from '../../packages/shared/src/embedded/postgres.ts';
-import { KEEP_KEY, openBucket, type Bucket } from './bucket.ts';
+import { openBucket, type Bucket } from './bucket.ts';
 import type { Endpoint } from './client.ts';
 import { forward } from './forward.ts';
 import { buildTopology, type Topology } from './netns.ts';
@@ -122,7 +122,6 @@ export async function startMultiHost(): Promise<MultiHost> {
     undo.push(() => relay.stop('SIGTERM', 5_000));
     await relay.waitForLog((l) => l.msg === 'forwarding');
     const bucketView = openBucket(s3);
-    await bucketView.put(KEEP_KEY, 'kept by the multi-host test');
 
     const db = new pg.Pool({ host: join(runDir, 'pgsock'), port: pgPort, user: 'postgres', password, database: 'cheershare', max: 3 });
     db.on('error', () => {});
