@@ -85,9 +85,10 @@ describe('docker-compose.yml, checked without a Docker engine', () => {
   it('forwards every setting .env.example documents to the services (compose reads .env only for what it names)', () => {
     const documented = [...readFileSync(join(ROOT, '.env.example'), 'utf8').matchAll(/^#? ?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!);
     // The runner's own, compose's own (used in the file itself), connections compose sets for its
-    // network (its one Valkey), and what compose fixes: the proxy's hop, the grace its stop period covers.
+    // network (its one Valkey and its one PostgreSQL, reached directly, so no DATABASE_POOLER), and
+    // what compose fixes: the proxy's hop, the grace its stop period covers.
     const notForwarded = ['DEV_INBOX_PORT', 'POSTGRES_PASSWORD', 'API_PORT', 'MAILPIT_UI_PORT', 'NODE_ENV', 'HOST', 'PORT', 'METRICS_PORT', 'METRICS_HOST',
-      'DATABASE_URL', 'REDIS_URL', 'QUEUE_BACKEND', 'QUEUE_DATABASE_URL', 'QUEUE_PREFIX', 'UPLOAD_DIR',
+      'DATABASE_URL', 'DATABASE_POOLER', 'REDIS_URL', 'QUEUE_BACKEND', 'QUEUE_DATABASE_URL', 'QUEUE_PREFIX', 'UPLOAD_DIR',
       'REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_PASSWORD', 'REDIS_CLUSTER_NODES', 'REDIS_USERNAME', 'REDIS_PASSWORD',
       'TRUST_PROXY', 'SHUTDOWN_GRACE_MS'];
     const raw = readComposeRaw() as ComposeFile;
