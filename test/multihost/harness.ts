@@ -131,6 +131,8 @@ export async function startMultiHost(): Promise<MultiHost> {
       NODE_ENV: 'production', LOG_LEVEL: 'info', ...secrets(), ...redis.env,
       DATABASE_URL: `postgres://postgres:${password}@${svc}:${String(pgPort)}/cheershare`, DATABASE_POOL_MAX: '4',
       ...store.env,
+      // MULTIHOST_STORAGE=local shows what a directory per host does (the creative test fails).
+      ...(process.env.MULTIHOST_STORAGE === 'local' && { STORAGE: 'local' }),
       SMTP_URL: `smtp://${svc}:${String(smtpPort)}`, MAIL_FROM: 'cheershare <no-reply@cheershare.test>',
       PORT: String(apiPort), SHUTDOWN_GRACE_MS: '15000', SHUTDOWN_DELAY_MS: '1500',
       // Load comes from one client address; the limits are not what is under test.
