@@ -47,11 +47,13 @@ const verifyKeys = z.string().transform((s, ctx) => {
 // Redis addresses: host:port, comma-separated; an IPv6 host in brackets ([::1]:26379).
 const hostPorts = z.string().transform((s, ctx) => {
   const nodes: RedisNode[] = [];
-  for (const item of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+  const items = s.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const [i, item] of items.entries()) {
     const m = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(item);
     const port = Number(m?.[2]);
     if (!m?.[1] || port < 1 || port > 65535) {
-      ctx.issues.push({ code: 'custom', message: `must be host:port pairs separated by commas (${JSON.stringify(item)} is not one)`, input: s });
+      // The item is not echoed: a URL written here by mistake may carry a password.
+      ctx.issues.push({ code: 'custom', message: `must be host:port pairs separated by commas (item ${i + 1} of ${items.length} is not one)`, input: s });
       return z.NEVER;
     }
     nodes.push({ host: m[1].replace(/^\[(.*)\]$/, '$1'), port });
@@ -245,7 +247,7 @@ function parseEnv<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
     // Echo what was given, except for anything that may hold a secret (keys, passwords, URLs).
     const shown = (name: string) => {
       const given = cleaned[name];
-      return given === undefined || /SECRET|KEY|PASSWORD|URL/.test(name) ? '' : ` (got ${JSON.stringify(given.length > 40 ? `${given.slice(0, 40)}…` : given)})`;
+      return given === undefined || /SECRET|KEY|PASSWORD|URL|SENTINELS|NODES|ENDPOINT/.test(name) ? '' : ` (got ${JSON.stringify(given.length > 40 ? `${given.slice(0, 40)}…` : given)})`;
     };
     const lines = result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}${shown(String(i.path[0]))}`);
     throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);

@@ -36,6 +36,21 @@ describe('Redis topology settings', () => {
     expect(() => loadApiConfig({ QUEUE_PREFIX: '{x}' })).toThrow(/QUEUE_PREFIX: .*hash tag/);
   });
 
+  it('never echoes a node list that is not host:port pairs: a URL written there by mistake may hold a password', () => {
+    for (const env of [{ REDIS_SENTINELS: 'redis://:hunter2@s1:26379', REDIS_SENTINEL_MASTER: 'm' }, { REDIS_CLUSTER_NODES: 'n1:7000,redis://u:hunter2@n2:7001' }]) {
+      const err = (() => {
+        try {
+          loadApiConfig(env);
+        } catch (e) {
+          return e as Error;
+        }
+        throw new Error('expected a ConfigError');
+      })();
+      expect(err.message).toMatch(/must be host:port pairs/);
+      expect(err.message).not.toContain('hunter2');
+    }
+  });
+
   it('in production a Sentinel set or a cluster is a named queue server', () => {
     const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/app', SMTP_URL: 'smtp://mx:25', MAIL_FROM: 'a@b.c', JOB_ENCRYPTION_KEY: 'k'.repeat(32) };
     expect(loadMailerConfig({ ...prod, REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_MASTER: 'm' }).queue).toMatchObject({ kind: 'redis', topology: { mode: 'sentinel' } });
