@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Storage, createStorage, StorageUnavailableError, type Storage } from '../src/index.ts';
+import { createLogger, createS3Storage, createStorage, StorageUnavailableError, type Storage } from '../src/index.ts';
 import { startS3Server, startTcpProxy, type S3Server, type TcpProxy } from '../src/testing/index.ts';
 
 const MiB = 1024 * 1024;
@@ -64,6 +64,21 @@ describe('S3 storage', () => {
     }));
     expect(failures).toEqual([]);
   });
+  it('sweeps on a server that cannot list multipart uploads (501): a warning, not an outage', async () => {
+    const plain = await startS3Server({ withoutMultipartListing: true });
+    const warnings: string[] = [];
+    const logger = createLogger({ level: 'warn', name: 'plain-s3', destination: { write: (line: string) => void warnings.push((JSON.parse(line) as { msg: string }).msg) } });
+    try {
+      const store = createS3Storage({ bucket: plain.bucket, endpoint: plain.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: plain.credentials, timeoutMs: TIMEOUT_MS }, logger);
+      await store.write('uploads/kept', Buffer.from('x'));
+      await expect(store.sweepIncomplete(new Date())).resolves.toBe(0);
+      expect(warnings).toEqual(['this S3 server cannot list multipart uploads: set a bucket lifecycle rule that aborts incomplete ones']);
+      expect(await store.stat('uploads/kept')).not.toBeNull();
+    } finally {
+      await plain.close();
+    }
+  });
+
   it('keeps every key under its prefix, and lists none of another prefix', async () => {
     await storage.write('images/x', Buffer.from('x'));
     const raw = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket }));

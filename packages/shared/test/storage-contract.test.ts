@@ -4,7 +4,7 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client, UploadPartCommand,
+  CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalStorage, createS3Storage, type Storage } from '../src/index.ts';
@@ -17,6 +17,8 @@ interface Subject {
   partials(): Promise<number>;
   /** Leaves a partial write as a crash mid-upload would. */
   leavePartial(): Promise<void>;
+  /** Puts an object another tool wrote, under a name this service never makes. */
+  putForeign(name: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -29,6 +31,10 @@ function localSubject(): Promise<Subject> {
     async leavePartial() {
       await mkdir(tmp, { recursive: true });
       await writeFile(join(tmp, randomBytes(8).toString('hex')), 'half an image');
+    },
+    async putForeign(name) {
+      await mkdir(join(dir, 'uploads'), { recursive: true });
+      await writeFile(join(dir, 'uploads', name), 'not ours');
     },
     close: () => rm(dir, { recursive: true, force: true }),
   });
@@ -52,6 +58,9 @@ async function s3Subject(): Promise<Subject> {
     async leavePartial() {
       const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'contract/uploads/crashed' }));
       await client.send(new UploadPartCommand({ Bucket: bucket, Key: 'contract/uploads/crashed', UploadId, PartNumber: 1, Body: randomBytes(1024) }));
+    },
+    async putForeign(name) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: `contract/uploads/${name}`, Body: 'not ours' }));
     },
     async close() {
       client.destroy();
@@ -143,6 +152,15 @@ describe.each([
     for await (const o of storage.list('')) all.push(o.key);
     expect(all).toEqual(expect.arrayContaining([...keys, 'images/one', 'uploads/large']));
     expect(all.some((k) => k.startsWith('.'))).toBe(false);
+  });
+
+  it('lists only keys it could have written: another tool\'s object under its prefix is left alone', async () => {
+    await subject.putForeign('My Photo (1).jpg');
+    await subject.storage.write('uploads/ours', Buffer.from('ours'));
+    const keys: string[] = [];
+    for await (const o of subject.storage.list('uploads/')) keys.push(o.key);
+    expect(keys).toContain('uploads/ours');
+    expect(keys.filter((k) => k.includes('Photo'))).toEqual([]);
   });
 
   it('leaves nothing behind when a streamed write fails midway, and passes the source error on', async () => {

@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { assertStorageKey, INCOMPLETE_PREFIX as TMP, type Storage, type StoredObject } from './storage.ts';
+import { assertStorageKey, INCOMPLETE_PREFIX as TMP, isStorageKey, type Storage, type StoredObject } from './storage.ts';
 
 /** Storage in a local directory (`UPLOAD_DIR`). Writes go to a temporary file, then rename into place. */
 export function createLocalStorage(root: string): Storage {
@@ -77,7 +77,8 @@ export function createLocalStorage(root: string): Storage {
       await rm(pathOf(key), { force: true });
     },
     async *list(prefix) {
-      for await (const obj of walk(base)) if (obj.key.startsWith(prefix)) yield obj;
+      // Only keys this service could have written (as on S3): a stray file is neither listed nor deleted.
+      for await (const obj of walk(base)) if (obj.key.startsWith(prefix) && isStorageKey(obj.key)) yield obj;
     },
     async sweepIncomplete(before) {
       const dir = join(base, TMP);

@@ -10,6 +10,9 @@ function unreachable(err: unknown): boolean {
   const e = (err ?? {}) as SdkError;
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return true;
   if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return true;
+  // 501: the server does not do this at all (s3rver and some others: ListMultipartUploads). Not an
+  // outage; the caller decides (cleanup falls back on the bucket's lifecycle rule).
+  if (e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501) return false;
   // The store's own trouble (500 InternalError, 503 SlowDown, a proxy's 502/504).
   return (e.$metadata?.httpStatusCode ?? 0) >= 500;
 }

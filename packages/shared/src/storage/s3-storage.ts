@@ -7,7 +7,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Logger } from '../logger.ts';
 import { s3Failure, storagePrefix } from './s3-errors.ts';
-import { assertStorageKey, INCOMPLETE_PREFIX, type Storage, type StoredObject } from './storage.ts';
+import { assertStorageKey, INCOMPLETE_PREFIX, isStorageKey, type Storage, type StoredObject } from './storage.ts';
 
 /** Where and how an S3 store is reached (`STORAGE=s3`). */
 export interface S3StorageSettings {
@@ -119,7 +119,7 @@ export function createS3Storage(settings: S3StorageSettings, logger?: Logger): S
         Bucket: bucket, Prefix: base, MaxUploads: pageSize, KeyMarker, UploadIdMarker,
       }), { abortSignal }));
       for (const u of page.Uploads ?? []) {
-        if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated >= before) continue;
+        if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated >= before || !isStorageKey(u.Key.slice(base.length))) continue;
         const { Key, UploadId } = u;
         await call('AbortMultipartUpload', (abortSignal) => client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId }), { abortSignal }), Key)
           .catch((err: unknown) => {
@@ -195,7 +195,9 @@ export function createS3Storage(settings: S3StorageSettings, logger?: Logger): S
       await removeRaw(full(key));
     },
     async *list(prefix) {
-      for await (const obj of listRaw(base + prefix)) if (!obj.key.startsWith(INTERNAL)) yield obj;
+      // Only keys this service could have written: another tool's objects under the prefix (a
+      // console's folder marker, a name with spaces) are neither listed nor, so, deleted.
+      for await (const obj of listRaw(base + prefix)) if (!obj.key.startsWith(INTERNAL) && isStorageKey(obj.key)) yield obj;
     },
     async sweepIncomplete(before) {
       let removed = 0;

@@ -52,6 +52,19 @@ export function assertStorageKey(key: string): void {
   }
 }
 
+/** Whether `key` is one this service could have made (objects written by others may not be). */
+export function isStorageKey(key: string): boolean {
+  try {
+    assertStorageKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The folders creatives' files live in: cleanup looks nowhere else, so a shared bucket's other objects are safe. */
+export const CREATIVE_KEY_PREFIXES = ['uploads/', 'images/', 'thumbnails/'] as const;
+
 /** Storage keys of one creative's files. */
 export const creativeKeys = {
   upload: (id: string) => `uploads/${id}`,

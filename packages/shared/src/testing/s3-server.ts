@@ -37,6 +37,8 @@ export interface S3ServerOptions {
   port?: number;
   /** How the process runs (e.g. inside a network namespace). */
   process?: StartServiceOptions;
+  /** s3rver as published, without the multipart extension: ListMultipartUploads answers 501. */
+  withoutMultipartListing?: boolean;
 }
 
 /**
@@ -56,6 +58,7 @@ export async function startS3Server(opts: S3ServerOptions = {}): Promise<S3Serve
   const launch = async () => {
     const started = startService(ENTRY, {
       NODE_OPTIONS: '--openssl-legacy-provider', S3RVER_ADDRESS: host, S3RVER_PORT: String(port), S3RVER_DIR: dir, S3RVER_BUCKET: bucket,
+      ...(opts.withoutMultipartListing && { S3RVER_PLAIN: '1' }),
     }, opts.process);
     try {
       port = Number((await started.waitForLog((l) => l.msg === 's3rver listening')).port);

@@ -35,7 +35,7 @@ store.deleteObject = async (bucket, key) => {
   })));
 };
 // Before s3rver's router (its last middleware), after its XML encoder and vhost handling.
-server.middleware.splice(server.middleware.length - 1, 0, multipartExtension(server.store));
+if (!process.env.S3RVER_PLAIN) server.middleware.splice(server.middleware.length - 1, 0, multipartExtension(server.store));
 server.on('error', (err) => {
   // The store's own failures answer 500 InternalError; printed so a test's output shows why.
   if ((err as { status?: number }).status === undefined || (err as { status?: number }).status! >= 500) process.stderr.write(`${JSON.stringify({ msg: 's3rver error', error: String(err.stack ?? err) })}\n`);

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { creativeKeys, jobIds, type JobData } from '@cheershare/shared';
+import { CREATIVE_KEY_PREFIXES, creativeKeys, jobIds, type JobData } from '@cheershare/shared';
 import type { Deps } from '../deps.ts';
 import { rejectUnprocessed } from './process-creative.ts';
 
@@ -60,14 +60,17 @@ export function runCleanup(deps: Deps) {
     // Files older than an hour that no live creative refers to: rejected uploads, crashes between
     // storing a file and recording it.
     let orphans = 0;
-    for await (const obj of storage.list('')) {
-      if (obj.modifiedAt >= hourAgo) continue;
-      const id = creativeIdOfKey(obj.key);
-      const row = id ? await db.selectFrom('creatives').select(['status', 'upload_key', 'image_key', 'thumbnail_key']).where('id', '=', id).executeTakeFirst() : undefined;
-      const referenced = row !== undefined && [row.upload_key, row.image_key, row.thumbnail_key].includes(obj.key);
-      if (!referenced) {
-        await storage.delete(obj.key);
-        orphans += 1;
+    // Only the creatives' folders: anything else in a shared bucket (or directory) is not ours.
+    for (const prefix of CREATIVE_KEY_PREFIXES) {
+      for await (const obj of storage.list(prefix)) {
+        if (obj.modifiedAt >= hourAgo) continue;
+        const id = creativeIdOfKey(obj.key);
+        const row = id ? await db.selectFrom('creatives').select(['status', 'upload_key', 'image_key', 'thumbnail_key']).where('id', '=', id).executeTakeFirst() : undefined;
+        const referenced = row !== undefined && [row.upload_key, row.image_key, row.thumbnail_key].includes(obj.key);
+        if (!referenced) {
+          await storage.delete(obj.key);
+          orphans += 1;
+        }
       }
     }
     const incomplete = await storage.sweepIncomplete(hourAgo);
