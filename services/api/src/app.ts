@@ -138,6 +138,7 @@ export function createApiApp(config: ApiConfig, opts: { logger: Logger; clock?: 
       }
       await operator?.close();
       await queues.close();
+      await deps.storage.close();
       await db.destroy();
     },
   };

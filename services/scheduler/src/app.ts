@@ -111,6 +111,7 @@ export function createSchedulerApp(config: SchedulerConfig, opts: { logger: Logg
       await Promise.all(workers.map((w) => queues.stopWorker(w)));
       await operator?.close();
       await queues.close();
+      await deps.storage.close();
       await deps.db.destroy();
     },
   };

@@ -93,6 +93,7 @@ export function createLocalStorage(root: string): Storage {
       }
       return removed;
     },
+    close: () => Promise.resolve(),
     async ready() {
       // Writable, not merely present: a read-only or full mount fails here, not on the next upload.
       const tmpDir = join(base, TMP);

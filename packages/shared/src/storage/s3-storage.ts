@@ -214,6 +214,10 @@ export function createS3Storage(settings: S3StorageSettings, logger?: Logger): S
       }
       return removed;
     },
+    close() {
+      client.destroy();
+      return Promise.resolve();
+    },
     async ready() {
       // Writable, not merely reachable: a put and a delete of an empty object.
       const Key = `${base}${INTERNAL}ready-${randomUUID()}`;

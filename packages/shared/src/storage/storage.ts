@@ -26,6 +26,8 @@ export interface Storage {
   sweepIncomplete(before: Date): Promise<number>;
   /** Resolves when the store takes writes now (readiness); rejects otherwise, within the store's deadline. */
   ready(): Promise<void>;
+  /** Lets go of connections (the S3 client's sockets); called once, when the service stops. */
+  close(): Promise<void>;
 }
 
 /**
