@@ -45,7 +45,7 @@ export function isQueueStoreUnavailable(err: unknown): boolean {
  * BullMQ 6.7 remembers a failed first connection, on both backends: a queue whose first use came
  * while its store was down fails every later call, even once the store is back (Redis: its INFO
  * at set-up; PostgreSQL: its schema check). So when an add fails while the store itself answers,
- * the producer replaces its queue (at most every few seconds) and tries once more. `queue` always
+ * the producer tries once more (replacing its queue at most every few seconds). `queue` always
  * leads to the current one, for tools that hold on to it (Bull Board, metrics).
  */
 export function makeProducer<Q extends QueueName>(name: Q, create: () => Queue, storeAnswers: () => Promise<void>): Producer<Q> {
@@ -76,14 +76,22 @@ export function makeProducer<Q extends QueueName>(name: Q, create: () => Queue, 
     }
   }
 
-  async function replaceIfStoreAnswers(): Promise<boolean> {
-    if (closing || Date.now() - replacedAt < 5_000) return false;
+  /**
+   * After a failed add: whether the store answers now, so the add is worth one more try. The queue
+   * is replaced too (at most every few seconds). The add may also have landed with only its answer
+   * lost (a connection reset after the commit); the same jobId again is then a no-op, so the retry
+   * turns an unknown outcome into a known one instead of a 503 for a job that will run.
+   */
+  async function storeAnswersAgain(): Promise<boolean> {
+    if (closing) return false;
     const answers = await Promise.race([storeAnswers().then(() => true, () => false), new Promise<false>((r) => setTimeout(() => r(false), 1_000))]);
     if (!answers) return false;
-    replacedAt = Date.now();
-    const old = current;
-    current = open();
-    void old.close().catch(() => {});
+    if (Date.now() - replacedAt >= 5_000) {
+      replacedAt = Date.now();
+      const old = current;
+      current = open();
+      void old.close().catch(() => {});
+    }
     return true;
   }
 
@@ -95,7 +103,7 @@ export function makeProducer<Q extends QueueName>(name: Q, create: () => Queue, 
         await attempt((q) => q.add(jobName, data, opts));
       } catch (err) {
         try {
-          if (await replaceIfStoreAnswers()) {
+          if (await storeAnswersAgain()) {
             await attempt((q) => q.add(jobName, data, opts));
             return;
           }
